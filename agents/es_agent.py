@@ -1,0 +1,388 @@
+"""The agent: one engine that runs windows on a backend and feeds an estimator.
+
+Per update: ``ask`` draws the window's perturbations, the backend unrolls K
+steps with parameters theta + eps per particle, ``tell`` turns the window
+returns into an ascent direction, and the optimiser takes one step.
+"""
+
+import math
+import os
+import pickle
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+from tqdm.auto import tqdm
+
+from pes_rl.config import AgentConfig, make_optimizer
+from pes_rl.envs.gymnasium_backend import GymnasiumBackend, WindowResult, pair_partners
+from pes_rl.envs.registry import gymnasium_factory
+from pes_rl.errors import ConfigError, NonFiniteError
+from pes_rl.estimators import Estimator, make_estimator
+from pes_rl.normalization import init_stats, normalizer, update_stats
+from pes_rl.policies import make_policy
+
+# Evaluation episodes use these reset seeds whatever the training seed, so
+# curves from different runs are comparable.
+EVAL_SEED = 1_000_000
+
+
+class _Compiled(NamedTuple):
+    act_particles: Callable  # (params [N], obs [N, O], mean, inv_std) -> [N, A]
+    act_mean: Callable  # (params, obs [B, O], mean, inv_std) -> [B, A]
+    ask: Callable  # (key, est_state, theta) -> est_state, params [N(+1)]
+    tell: Callable  # (est_state, returns, ended) -> grad, est_state
+    tell_and_step: Callable  # ... theta, opt_state -> grad, est_state, theta, opt_state
+
+
+def _compile(module, unravel, estimator: Estimator, tx, with_mean_particle: bool):
+    def apply(params, obs, mean, inv_std):
+        return module.apply(params, (obs - mean) * inv_std)
+
+    def ask(key, est_state, theta):
+        est_state = estimator.ask(key, est_state)
+        thetas = theta + est_state.eps
+        if with_mean_particle:
+            thetas = jnp.concatenate([thetas, theta[None]])
+        return est_state, jax.vmap(unravel)(thetas)
+
+    def tell_and_step(est_state, returns, ended, theta, opt_state):
+        grad, est_state = estimator.tell(est_state, returns, ended)
+        # optax minimises: the loss gradient is minus the ascent direction.
+        updates, opt_state = tx.update(-grad, opt_state, theta)
+        return grad, est_state, optax.apply_updates(theta, updates), opt_state
+
+    return _Compiled(
+        act_particles=jax.jit(jax.vmap(apply, in_axes=(0, 0, None, None))),
+        act_mean=jax.jit(jax.vmap(apply, in_axes=(None, 0, None, None))),
+        ask=jax.jit(ask),
+        tell=jax.jit(estimator.tell),
+        tell_and_step=jax.jit(tell_and_step),
+    )
+
+
+class ESAgent:
+    """Base class of PES, NRES, TruncatedES and FullES; see DESIGN.md."""
+
+    accumulate = False  # weight returns by the accumulated perturbation xi
+    reuse_noise = False  # keep one perturbation per episode
+    shared_state = False  # all particles start each window from one state (TES)
+    full_episodes = False  # K = horizon, particles reset every update
+
+    def __init__(
+        self,
+        env: Any = "swimmer",
+        backend: str = "gymnasium",
+        policy: Any = "linear",
+        num_particles: int = 20,
+        truncation_length: int = 100,
+        horizon: int | None = None,
+        sigma: float = 0.3,
+        learning_rate: float = 0.1,
+        optimizer: Any = "sgd",
+        fitness_shaping: str = "none",
+        obs_norm: bool = False,
+        stagger: bool = True,
+        seed: int = 0,
+        hidden_sizes: tuple[int, ...] = (32, 32),
+        policy_bias: bool = False,
+        env_kwargs: dict | None = None,
+    ):
+        config = AgentConfig(
+            env=env,
+            backend=backend,
+            policy=policy,
+            num_particles=num_particles,
+            truncation_length=truncation_length,
+            horizon=horizon,
+            sigma=sigma,
+            learning_rate=learning_rate,
+            optimizer=optimizer,
+            fitness_shaping=fitness_shaping,
+            obs_norm=obs_norm,
+            stagger=stagger,
+            seed=seed,
+            hidden_sizes=tuple(hidden_sizes),
+            policy_bias=policy_bias,
+            env_kwargs=env_kwargs,
+        )
+        config.validate()
+        self.config = config
+        self.backend_name = resolve_backend(config.backend)
+        self._make_env, self.horizon, self.env_name = gymnasium_factory(
+            env, horizon, env_kwargs
+        )
+        self.truncation_length = (
+            self.horizon if self.full_episodes else min(truncation_length, self.horizon)
+        )
+        self.num_particles = num_particles
+        num_envs = num_particles + 1 if self.shared_state else num_particles
+        partner = pair_partners(num_envs)
+        if self.shared_state:
+            self._mean_particle = num_particles  # the trajectory s of Algorithm 1
+            partner[self._mean_particle] = self._mean_particle
+        else:
+            self._mean_particle = None
+        self.backend = GymnasiumBackend(
+            self._make_env, num_envs, self.horizon, seed=seed, partner=partner
+        )
+        self.action_low, self.action_high = (
+            self.backend.action_low,
+            self.backend.action_high,
+        )
+
+        self.module = make_policy(
+            policy,
+            self.backend.action_dim,
+            hidden_sizes=config.hidden_sizes,
+            use_bias=policy_bias,
+        )
+        key = jax.random.key(seed)
+        init_key, self.key = jax.random.split(key)
+        dummy_obs = jnp.zeros((self.backend.obs_dim,), jnp.float32)
+        try:
+            params = self.module.init(init_key, dummy_obs)
+        except Exception as err:
+            raise ConfigError(f"policy cannot be initialised: {err}") from err
+        self.theta, self._unravel = ravel_pytree(params)
+        self.theta = self.theta.astype(jnp.float32)
+        self._tx = make_optimizer(optimizer, learning_rate)
+        self.opt_state = self._tx.init(self.theta)
+        estimator = make_estimator(
+            sigma=sigma,
+            accumulate=self.accumulate,
+            reuse_noise=self.reuse_noise,
+            fitness_shaping=fitness_shaping,
+        )
+        self.est_state = estimator.init(num_particles, self.theta.shape[0])
+        self._fns = _compile(
+            self.module, self._unravel, estimator, self._tx, self.shared_state
+        )
+        self.obs_stats = init_stats(self.backend.obs_dim)
+        self.env_steps = 0
+        self.eval_env_steps = 0
+        self.num_updates = 0
+        self.last_eval_return = math.nan
+        self._warmed_up = False
+        self._eval_backends: dict[int, GymnasiumBackend] = {}
+
+    # -- parameters ---------------------------------------------------------
+
+    @property
+    def params(self):
+        """Flax parameters of the mean policy."""
+        return self._unravel(self.theta)
+
+    @property
+    def windows_per_episode(self) -> int:
+        return math.ceil(self.horizon / self.truncation_length)
+
+    # -- training -----------------------------------------------------------
+
+    def _run_window(self, active: np.ndarray | None = None, learn: bool = True):
+        self.key, ask_key = jax.random.split(self.key)
+        self.est_state, particle_params = self._fns.ask(
+            ask_key, self.est_state, self.theta
+        )
+        mean, inv_std = normalizer(self.obs_stats, self.config.obs_norm)
+
+        def policy(obs: np.ndarray) -> np.ndarray:
+            return np.asarray(self._fns.act_particles(particle_params, obs, mean, inv_std))
+
+        result = self.backend.unroll(
+            policy,
+            self.truncation_length,
+            active=active,
+            broadcast_from=self._mean_particle,
+            collect_obs=self.config.obs_norm,
+        )
+        self.env_steps += result.env_steps
+        n = self.num_particles
+        returns = jnp.asarray(result.returns[:n], jnp.float32)
+        ended = jnp.asarray(result.episode_ended[:n])
+        if learn:
+            grad, est_state, theta, opt_state = self._fns.tell_and_step(
+                self.est_state, returns, ended, self.theta, self.opt_state
+            )
+            grad = np.asarray(grad)
+            if not np.isfinite(grad).all():
+                raise NonFiniteError(
+                    f"non-finite gradient estimate at update {self.num_updates + 1}"
+                )
+            self.theta, self.opt_state = theta, opt_state
+        else:
+            grad, est_state = self._fns.tell(self.est_state, returns, ended)
+        self.est_state = est_state
+        if self.config.obs_norm:
+            self.obs_stats = update_stats(
+                self.obs_stats, result.obs_count, result.obs_sum, result.obs_sum_sq
+            )
+        return result, grad
+
+    def _warm_up(self) -> None:
+        """Stagger pairs over the horizon: pair j runs ``offset_j`` perturbed
+        windows before the first update, exactly as training would, and their
+        estimates are discarded. Idle pairs are reported as ended, so their
+        accumulators start clean when they join."""
+        self._warmed_up = True
+        windows = self.windows_per_episode
+        if not self.config.stagger or windows == 1 or self.shared_state:
+            return
+        num_pairs = self.num_particles // 2
+        offsets = (np.arange(num_pairs) * windows) // num_pairs
+        start = offsets.max() - offsets
+        for window in range(offsets.max()):
+            self._run_window(active=np.repeat(start <= window, 2), learn=False)
+
+    def update(self) -> dict[str, Any]:
+        """One window of K steps for all particles, then one optimiser step."""
+        if not self._warmed_up:
+            self._warm_up()
+        result, grad = self._run_window()
+        self.num_updates += 1
+        particle_returns = result.returns[: self.num_particles]
+        return _update_info(self, result, particle_returns, grad)
+
+    def learn(
+        self,
+        total_env_steps: int,
+        callback: Callable[[dict[str, Any]], bool | None] | None = None,
+        progress_bar: bool = True,
+    ) -> "ESAgent":
+        """Update until the cumulative training env steps reach
+        ``total_env_steps``. ``callback(info)`` runs after every update and
+        stops training by returning False."""
+        start_steps, start_time = self.env_steps, time.perf_counter()
+        bar = tqdm(
+            total=total_env_steps,
+            initial=self.env_steps,
+            unit="step",
+            disable=not progress_bar,
+            dynamic_ncols=True,
+        )
+        try:
+            while self.env_steps < total_env_steps:
+                before = self.env_steps
+                info = self.update()
+                bar.update(self.env_steps - before)
+                elapsed = time.perf_counter() - start_time
+                bar.set_postfix(
+                    steps_per_s=f"{(self.env_steps - start_steps) / elapsed:.0f}",
+                    window_return=f"{info['window_return']:.2f}",
+                    eval_return=f"{self.last_eval_return:.1f}",
+                    refresh=False,
+                )
+                if callback is not None and callback(info) is False:
+                    break
+        finally:
+            bar.close()
+        return self
+
+    # -- using the policy ---------------------------------------------------
+
+    def _mean_actions(self, obs: np.ndarray) -> np.ndarray:
+        mean, inv_std = normalizer(self.obs_stats, self.config.obs_norm)
+        actions = self._fns.act_mean(self.params, obs, mean, inv_std)
+        return np.clip(np.asarray(actions), self.action_low, self.action_high)
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic action of the mean policy, clipped to the action
+        space; ``obs`` is one observation or a batch."""
+        obs = np.asarray(obs, np.float32)
+        if obs.ndim == 1:
+            return self._mean_actions(obs[None])[0]
+        return self._mean_actions(obs)
+
+    def evaluate_episodes(self, num_episodes: int = 10) -> np.ndarray:
+        """Returns of ``num_episodes`` episodes of the mean policy, on
+        separate environments reset with fixed seeds."""
+        backend = self._eval_backends.get(num_episodes)
+        if backend is None:
+            backend = GymnasiumBackend(
+                self._make_env,
+                num_episodes,
+                self.horizon,
+                seed=EVAL_SEED,
+                partner=np.arange(num_episodes),
+            )
+            self._eval_backends[num_episodes] = backend
+        backend.reset(
+            np.ones(num_episodes, bool), seeds=EVAL_SEED + np.arange(num_episodes)
+        )
+        result = backend.unroll(self._mean_actions, self.horizon)
+        self.eval_env_steps += result.env_steps
+        return result.returns
+
+    def evaluate(self, num_episodes: int = 10) -> float:
+        """Mean return of the mean policy over ``num_episodes`` episodes."""
+        self.last_eval_return = float(self.evaluate_episodes(num_episodes).mean())
+        return self.last_eval_return
+
+    # -- persistence --------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write parameters, optimiser and normaliser state, counters and
+        config atomically (a temporary file, then a rename)."""
+        state = {
+            "format": 1,
+            "algorithm": type(self).__name__,
+            "config": self.config.as_kwargs(),
+            "theta": np.asarray(self.theta),
+            "opt_state": jax.device_get(self.opt_state),
+            "obs_stats": self.obs_stats,
+            "env_steps": self.env_steps,
+            "eval_env_steps": self.eval_env_steps,
+            "num_updates": self.num_updates,
+            "key": np.asarray(jax.random.key_data(self.key)),
+        }
+        tmp = f"{os.fspath(path)}.tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump(state, f)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **overrides: Any) -> "ESAgent":
+        """Restore an agent saved with ``save``. Particles start new episodes
+        with cleared accumulators, which keeps the estimates unbiased."""
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        if cls is ESAgent:
+            from pes_rl.agents import ALGORITHMS
+
+            cls = {c.__name__: c for c in ALGORITHMS.values()}[state["algorithm"]]
+        agent = cls(**{**state["config"], **overrides})
+        agent.theta = jnp.asarray(state["theta"])
+        agent.opt_state = jax.tree.map(jnp.asarray, state["opt_state"])
+        agent.obs_stats = state["obs_stats"]
+        agent.env_steps = state["env_steps"]
+        agent.eval_env_steps = state["eval_env_steps"]
+        agent.num_updates = state["num_updates"]
+        agent.key = jax.random.wrap_key_data(jnp.asarray(state["key"]))
+        return agent
+
+
+def _update_info(agent, result: WindowResult, returns: np.ndarray, grad) -> dict:
+    completed = result.completed_returns
+    return {
+        "update": agent.num_updates,
+        "env_steps": agent.env_steps,
+        "window_return": float(returns.mean()),
+        "grad": np.asarray(grad),
+        "grad_norm": float(np.linalg.norm(grad)),
+        "episodes_completed": int(completed.size),
+        "train_episode_return": float(completed.mean()) if completed.size else math.nan,
+    }
+
+
+def resolve_backend(backend: str) -> str:
+    if backend == "brax":
+        raise ConfigError(
+            "the brax backend is not available yet; use --backend gymnasium"
+        )
+    # "auto" will pick Brax on an accelerator once that backend exists.
+    return "gymnasium"

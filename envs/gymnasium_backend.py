@@ -1,0 +1,199 @@
+"""Gymnasium backend: N sub-environments on the CPU, driven directly.
+
+Stepping the sub-envs ourselves (rather than through ``SyncVectorEnv``) lets a
+member whose episode ended absorb without being stepped: no wasted
+simulation, and no assertion from a vector env stepping an ended sub-env.
+Particles are grouped in pairs (``partner[i]``) that share reset seeds and an
+episode clock; a pair's episode ends when both members are done or the clock
+reaches the horizon. Resets happen only at window boundaries.
+"""
+
+import copy
+from collections.abc import Callable
+from typing import NamedTuple
+
+import gymnasium as gym
+import numpy as np
+
+from pes_rl.errors import NonFiniteError
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+class WindowResult(NamedTuple):
+    returns: np.ndarray  # [num_envs] summed reward of the window
+    episode_ended: np.ndarray  # [num_envs] bool, the pair's episode ended
+    env_steps: int  # transitions simulated in the window
+    completed_returns: np.ndarray  # returns of episodes that ended in the window
+    obs_count: int  # live observations the policy saw
+    obs_sum: np.ndarray  # [obs_dim]
+    obs_sum_sq: np.ndarray  # [obs_dim]
+
+
+def pair_partners(num_envs: int) -> np.ndarray:
+    """Antithetic pairs sit next to each other: 0-1, 2-3, ..."""
+    return np.arange(num_envs) ^ 1
+
+
+class GymnasiumBackend:
+    jittable = False
+
+    def __init__(
+        self,
+        make_env: Callable[[], gym.Env],
+        num_envs: int,
+        horizon: int,
+        seed: int,
+        partner: np.ndarray | None = None,
+    ):
+        self.envs = [make_env() for _ in range(num_envs)]
+        space = self.envs[0].action_space
+        if not isinstance(space, gym.spaces.Box):
+            raise TypeError(f"pes_rl needs a continuous (Box) action space, got {space}")
+        self.action_low = np.asarray(space.low, np.float32)
+        self.action_high = np.asarray(space.high, np.float32)
+        self.action_dim = int(np.prod(space.shape))
+        self.obs_dim = int(np.prod(self.envs[0].observation_space.shape))
+        self.num_envs = num_envs
+        self.horizon = horizon
+        self.partner = pair_partners(num_envs) if partner is None else partner
+        self.rng = np.random.default_rng(seed)
+        self.obs = np.zeros((num_envs, self.obs_dim), np.float32)
+        self.clock = np.zeros(num_envs, np.int64)
+        self.alive = np.zeros(num_envs, bool)  # member neither terminated nor truncated
+        self.needs_reset = np.ones(num_envs, bool)
+        self.episode_return = np.zeros(num_envs)
+
+    def reset(self, mask: np.ndarray, seeds: np.ndarray | None = None) -> None:
+        """Reset the envs in ``mask``; a pair shares one seed (common random
+        numbers) unless ``seeds`` gives one per env."""
+        if seeds is None:
+            seeds = np.zeros(self.num_envs, np.int64)
+            for i in np.flatnonzero(mask):
+                j = self.partner[i]
+                shared = j < i and mask[j]
+                seeds[i] = seeds[j] if shared else self.rng.integers(2**31 - 1)
+        for i in np.flatnonzero(mask):
+            seed = int(seeds[i])
+            obs, _ = self.envs[i].reset(seed=seed)
+            self.obs[i] = np.asarray(obs).reshape(-1)
+        self.clock[mask] = 0
+        self.alive[mask] = True
+        self.needs_reset[mask] = False
+        self.episode_return[mask] = 0.0
+
+    def broadcast_state(self, source: int) -> None:
+        """Copy env ``source`` into every other env (truncated ES)."""
+        for i in range(self.num_envs):
+            if i != source:
+                copy_env_state(self.envs[source], self.envs[i])
+        self.obs[:] = self.obs[source]
+        self.clock[:] = self.clock[source]
+        self.alive[:] = self.alive[source]
+        self.needs_reset[:] = self.needs_reset[source]
+
+    def unroll(
+        self,
+        policy: Policy,
+        num_steps: int,
+        active: np.ndarray | None = None,
+        broadcast_from: int | None = None,
+        collect_obs: bool = False,
+    ) -> WindowResult:
+        """Run one window of at most ``num_steps`` steps.
+
+        Pairs whose episode ended are reset first. Inactive envs (staggered
+        warm-up) are neither reset nor stepped and report an ended episode, so
+        estimators start them afresh. With ``broadcast_from``, only that env is
+        reset and its state is then copied into all others.
+        """
+        active = np.ones(self.num_envs, bool) if active is None else active
+        if broadcast_from is not None:
+            pending = np.zeros(self.num_envs, bool)
+            pending[broadcast_from] = self.needs_reset[broadcast_from]
+            self.reset(pending)
+            self.broadcast_state(broadcast_from)
+        else:
+            self.reset(self.needs_reset & active)
+
+        returns = np.zeros(self.num_envs)
+        ended = ~active
+        running = active.copy()
+        completed = []
+        env_steps = 0
+        obs_count, obs_sum, obs_sum_sq = 0, np.zeros(self.obs_dim), np.zeros(self.obs_dim)
+        for step in range(num_steps):
+            live = running & self.alive
+            live_index = np.flatnonzero(live)
+            if live_index.size == 0:
+                break
+            if collect_obs:
+                live_obs = self.obs[live_index].astype(np.float64)
+                obs_count += live_index.size
+                obs_sum += live_obs.sum(axis=0)
+                obs_sum_sq += (live_obs**2).sum(axis=0)
+            actions = np.clip(policy(self.obs), self.action_low, self.action_high)
+            rewards = np.zeros(self.num_envs)
+            for i in live_index:
+                obs, reward, terminated, truncated, _ = self.envs[i].step(actions[i])
+                self.obs[i] = np.asarray(obs).reshape(-1)
+                rewards[i] = reward
+                if terminated or truncated:
+                    self.alive[i] = False
+            env_steps += live_index.size
+            if not (np.isfinite(rewards).all() and np.isfinite(self.obs[live_index]).all()):
+                bad = next(
+                    i
+                    for i in live_index
+                    if not (np.isfinite(rewards[i]) and np.isfinite(self.obs[i]).all())
+                )
+                raise NonFiniteError(
+                    f"non-finite reward or observation from particle {bad} at step "
+                    f"{self.clock[bad] + 1} of its episode (step {step + 1} of the window)"
+                )
+            returns += rewards
+            self.episode_return += rewards
+            self.clock[running] += 1
+            finished = running & (
+                (~self.alive & ~self.alive[self.partner]) | (self.clock >= self.horizon)
+            )
+            if finished.any():
+                self.alive[finished] = False
+                running &= ~finished
+                ended = ended | finished
+                completed.extend(self.episode_return[finished])
+        self.needs_reset |= ended & active
+        return WindowResult(
+            returns=returns,
+            episode_ended=ended,
+            env_steps=env_steps,
+            completed_returns=np.asarray(completed),
+            obs_count=obs_count,
+            obs_sum=obs_sum,
+            obs_sum_sq=obs_sum_sq,
+        )
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def copy_env_state(source: gym.Env, target: gym.Env) -> None:
+    """MuJoCo envs copy their physics state; others are deep-copied whole.
+    Wrapper bookkeeping (the time limit's step count) is copied too."""
+    src, dst = source.unwrapped, target.unwrapped
+    if hasattr(src, "model") and hasattr(src, "data"):
+        import mujoco
+
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        state = np.empty(mujoco.mj_stateSize(src.model, spec))
+        mujoco.mj_getState(src.model, src.data, state, spec)
+        mujoco.mj_setState(dst.model, dst.data, state, spec)
+        mujoco.mj_forward(dst.model, dst.data)
+    else:
+        dst.__dict__.update(copy.deepcopy(src.__dict__))
+    while isinstance(source, gym.Wrapper) and isinstance(target, gym.Wrapper):
+        for name in ("_elapsed_steps", "_has_reset"):
+            if hasattr(source, name):
+                setattr(target, name, getattr(source, name))
+        source, target = source.env, target.env

@@ -1,0 +1,118 @@
+"""Environment names: aliases per backend, custom registration, resolution."""
+
+import difflib
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+from pes_rl.errors import ConfigError, MissingDependencyError
+
+ALIASES: dict[str, dict[str, str]] = {
+    "swimmer": {"gymnasium": "Swimmer-v5", "brax": "swimmer"},
+    "halfcheetah": {"gymnasium": "HalfCheetah-v5", "brax": "halfcheetah"},
+    "hopper": {"gymnasium": "Hopper-v5", "brax": "hopper"},
+    "walker2d": {"gymnasium": "Walker2d-v5", "brax": "walker2d"},
+    "ant": {"gymnasium": "Ant-v5", "brax": "ant"},
+}
+
+
+@dataclass
+class CustomEnv:
+    gymnasium: Any = None  # entry point: a class, a factory or "module:attr"
+    brax: Any = None  # a brax.envs.Env class or factory (Brax backend)
+    max_episode_steps: int | None = None
+    kwargs: dict = field(default_factory=dict)
+
+
+_CUSTOM: dict[str, CustomEnv] = {}
+
+
+def register(
+    name: str,
+    *,
+    gymnasium: Any = None,
+    brax: Any = None,
+    max_episode_steps: int | None = None,
+    **kwargs: Any,
+) -> None:
+    """Register a custom environment under one name for either backend.
+
+    ``gymnasium`` is an entry point as ``gymnasium.register`` takes it (a
+    ``gym.Env`` class, a factory, or a ``"module:attr"`` string); it is
+    registered with Gymnasium under ``name`` too, so ``gymnasium.make(name)``
+    works. ``brax`` is a Brax ``Env`` class or factory. ``kwargs`` are passed
+    to the constructor.
+    """
+    if gymnasium is None and brax is None:
+        raise ValueError("register needs a gymnasium or a brax entry point")
+    _CUSTOM[name] = CustomEnv(gymnasium, brax, max_episode_steps, kwargs)
+    if gymnasium is not None:
+        gym.register(
+            id=name,
+            entry_point=gymnasium,
+            max_episode_steps=max_episode_steps,
+            kwargs=kwargs,
+        )
+
+
+def known_names(backend: str = "gymnasium") -> list[str]:
+    names = list(ALIASES) + [n for n, c in _CUSTOM.items() if getattr(c, backend)]
+    if backend == "gymnasium":
+        names += list(gym.registry)
+    return names
+
+
+def _unknown(name: str, backend: str) -> ConfigError:
+    close = difflib.get_close_matches(name, known_names(backend), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return ConfigError(f"unknown {backend} environment {name!r}{hint}")
+
+
+def gymnasium_id(name: str) -> str:
+    """Resolve an alias, a registered id or a ``module:EnvId`` string."""
+    if name in ALIASES:
+        return ALIASES[name]["gymnasium"]
+    if ":" in name:
+        module, _, env_id = name.partition(":")
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError(f"cannot import module {module!r} for {name!r}: {err}")
+        name = env_id
+    if name not in gym.registry:
+        raise _unknown(name, "gymnasium")
+    return name
+
+
+def gymnasium_factory(
+    env: str | gym.Env, horizon: int | None, env_kwargs: dict | None = None
+) -> tuple[Callable[[], gym.Env], int, str]:
+    """Return (make_env, horizon, name) for the Gymnasium backend.
+
+    The env's own time limit is replaced by ``horizon`` (the env's episode
+    limit when not given), so truncation and the pair clock agree.
+    """
+    if isinstance(env, gym.Env):
+        limit = env.spec.max_episode_steps if env.spec is not None else None
+        horizon = horizon or limit
+        if horizon is None:
+            raise ConfigError("this environment has no episode limit: pass horizon")
+        import copy
+
+        return functools.partial(copy.deepcopy, env), horizon, type(env).__name__
+    env_id = gymnasium_id(env)
+    horizon = horizon or gym.spec(env_id).max_episode_steps
+    if horizon is None:
+        raise ConfigError(f"{env_id} has no episode limit: pass horizon")
+    make_env = functools.partial(
+        gym.make, env_id, max_episode_steps=horizon, **(env_kwargs or {})
+    )
+    try:
+        make_env().close()
+    except gym.error.DependencyNotInstalled as err:
+        raise MissingDependencyError(f"{env_id} needs a missing dependency: {err}")
+    return make_env, horizon, env_id

@@ -1,0 +1,103 @@
+"""Agent configuration and its validation."""
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import flax.linen as nn
+import optax
+
+from pes_rl.errors import ConfigError
+from pes_rl.estimators import FITNESS_SHAPINGS
+from pes_rl.policies import POLICIES
+
+BACKENDS = ("gymnasium", "brax", "auto")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    env: Any = "swimmer"
+    """Alias (swimmer, halfcheetah, ...), Gymnasium id, module:EnvId, or a gym.Env."""
+    backend: str = "gymnasium"
+    """gymnasium, brax, or auto (brax when JAX sees an accelerator)."""
+    policy: Any = "linear"
+    """linear, mlp, or a flax.linen.Module mapping observation to action."""
+    num_particles: int = 20
+    """N, the number of perturbed particles: even, N/2 antithetic pairs."""
+    truncation_length: int = 100
+    """K, environment steps per window (one optimiser step per window)."""
+    horizon: int | None = None
+    """T, episode length; defaults to the environment's episode limit."""
+    sigma: float = 0.3
+    """Standard deviation of the parameter perturbations."""
+    learning_rate: float = 0.1
+    """Optimiser step size."""
+    optimizer: Any = "sgd"
+    """sgd, adam, or an optax.GradientTransformation."""
+    fitness_shaping: str = "none"
+    """none (unbiased), std (divide by the std of window returns), or
+    centered_ranks (biased)."""
+    obs_norm: bool = False
+    """Normalise observations with running mean and std."""
+    stagger: bool = True
+    """Start pairs at offsets spread over the horizon (after an exact warm-up)."""
+    seed: int = 0
+    """Seed of every random choice: initial parameters, noise, reset seeds."""
+    hidden_sizes: tuple[int, ...] = (32, 32)
+    """Hidden layer sizes of the mlp policy."""
+    policy_bias: bool = False
+    """Give the linear policy a bias term."""
+    env_kwargs: dict | None = None
+    """Keyword arguments for the environment's constructor."""
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def validate(self) -> None:
+        def positive_int(name: str, value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+        positive_int("num_particles", self.num_particles)
+        if self.num_particles % 2:
+            raise ConfigError(
+                f"num_particles must be even (antithetic pairs), got {self.num_particles}"
+            )
+        positive_int("truncation_length", self.truncation_length)
+        if self.horizon is not None:
+            positive_int("horizon", self.horizon)
+        for name in ("sigma", "learning_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"unknown backend {self.backend!r}: use one of {', '.join(BACKENDS)}"
+            )
+        if not isinstance(self.policy, nn.Module) and self.policy not in POLICIES:
+            raise ConfigError(
+                f"unknown policy {self.policy!r}: use one of {', '.join(POLICIES)} "
+                "or pass a flax.linen.Module"
+            )
+        if (
+            not isinstance(self.optimizer, optax.GradientTransformation)
+            and self.optimizer not in OPTIMIZERS
+        ):
+            raise ConfigError(
+                f"unknown optimizer {self.optimizer!r}: use one of "
+                f"{', '.join(OPTIMIZERS)} or pass an optax.GradientTransformation"
+            )
+        if self.fitness_shaping not in FITNESS_SHAPINGS:
+            raise ConfigError(
+                f"unknown fitness shaping {self.fitness_shaping!r}: use one of "
+                f"{', '.join(FITNESS_SHAPINGS)}"
+            )
+        for size in self.hidden_sizes:
+            positive_int("hidden layer size", size)
+
+
+def make_optimizer(optimizer: Any, learning_rate: float) -> optax.GradientTransformation:
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    return {"sgd": optax.sgd, "adam": optax.adam}[optimizer](learning_rate)

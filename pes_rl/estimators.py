@@ -1,0 +1,142 @@
+"""Gradient estimators for online evolution strategies, as pure functions.
+
+PES: Vicol, Metz and Sohl-Dickstein, "Unbiased Gradient Estimation in Unrolled
+Computation Graphs with Persistent Evolution Strategies", ICML 2021
+(arXiv 2112.13835), Algorithm 2. NRES: Li et al. 2023 (arXiv 2304.12180).
+TES: the same paper's Algorithm 1. FullES: Salimans et al. 2017
+(arXiv 1703.03864).
+
+Symbols follow the PES paper: ``sigma`` is the perturbation scale, ``eps`` a
+particle's perturbation for the current window, ``xi`` the weight its window
+return is multiplied by (for PES the sum of its perturbations since its
+episode began). The ascent direction on expected return is
+``g = sum_i w_i R_i / (N sigma^2)``.
+
+Particles come in antithetic pairs laid out next to each other: particle 2j
+uses +eps_j and particle 2j+1 uses -eps_j. The four estimators differ only in
+two switches, so they share one implementation.
+"""
+
+from typing import Literal, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+FitnessShaping = Literal["none", "std", "centered_ranks"]
+FITNESS_SHAPINGS = ("none", "std", "centered_ranks")
+
+
+@struct.dataclass
+class EstimatorState:
+    eps: jax.Array  # [N, D] perturbation used in the current window
+    xi: jax.Array  # [N, D] weight of the window return: xi (PES) or eps
+    redraw: jax.Array  # [N] bool, draw a fresh eps at the next ask
+
+
+class Ask(Protocol):
+    def __call__(self, key: jax.Array, state: EstimatorState) -> EstimatorState: ...
+
+
+class Tell(Protocol):
+    def __call__(
+        self, state: EstimatorState, returns: jax.Array, episode_ended: jax.Array
+    ) -> tuple[jax.Array, EstimatorState]: ...
+
+
+class Estimator(NamedTuple):
+    """A bundle of pure functions closed over the estimator's hyperparameters.
+
+    ``init(num_particles, dim)`` makes the state; ``ask(key, state)`` draws the
+    perturbations of the next window into ``state.eps``; ``tell(state, returns,
+    episode_ended)`` returns the ascent direction and the state for the next
+    window, clearing what an ended episode invalidates.
+    """
+
+    init: callable
+    ask: Ask
+    tell: Tell
+
+
+def shape_fitness(returns: jax.Array, shaping: FitnessShaping) -> jax.Array:
+    """Transform window returns before weighting.
+
+    "std" divides by the standard deviation of the window returns (the PES
+    paper's Swimmer setting): a positive rescaling per window, so the
+    direction stays unbiased but its length adapts. "centered_ranks" replaces
+    returns by their ranks scaled into [-0.5, 0.5] (Salimans et al. 2017):
+    robust to outliers, and biased.
+    """
+    if shaping == "none":
+        return returns
+    if shaping == "std":
+        std = jnp.std(returns)
+        return jnp.where(std > 0, returns / jnp.where(std > 0, std, 1.0), 0.0)
+    if shaping == "centered_ranks":
+        ranks = jnp.argsort(jnp.argsort(returns)).astype(returns.dtype)
+        return ranks / (returns.shape[0] - 1) - 0.5
+    raise ValueError(f"unknown fitness shaping {shaping!r}")
+
+
+def make_estimator(
+    *,
+    sigma: float,
+    accumulate: bool,
+    reuse_noise: bool,
+    fitness_shaping: FitnessShaping = "none",
+) -> Estimator:
+    """The shared engine. ``accumulate`` weights returns by xi (PES);
+    ``reuse_noise`` keeps eps for a whole episode (NRES)."""
+    if fitness_shaping not in FITNESS_SHAPINGS:
+        raise ValueError(f"unknown fitness shaping {fitness_shaping!r}")
+
+    def init(num_particles: int, dim: int) -> EstimatorState:
+        zeros = jnp.zeros((num_particles, dim), jnp.float32)
+        return EstimatorState(
+            eps=zeros, xi=zeros, redraw=jnp.ones((num_particles,), bool)
+        )
+
+    def ask(key: jax.Array, state: EstimatorState) -> EstimatorState:
+        num_particles, dim = state.eps.shape
+        half = sigma * jax.random.normal(key, (num_particles // 2, dim))
+        fresh = jnp.stack([half, -half], axis=1).reshape(num_particles, dim)
+        eps = jnp.where(state.redraw[:, None], fresh, state.eps) if reuse_noise else fresh
+        xi = state.xi + eps if accumulate else eps
+        return EstimatorState(eps=eps, xi=xi, redraw=jnp.zeros_like(state.redraw))
+
+    def tell(state: EstimatorState, returns: jax.Array, episode_ended: jax.Array):
+        num_particles = returns.shape[0]
+        fitness = shape_fitness(returns.astype(jnp.float32), fitness_shaping)
+        grad = state.xi.T @ fitness / (num_particles * sigma**2)
+        ended = episode_ended[:, None]
+        next_state = EstimatorState(
+            eps=state.eps,
+            xi=jnp.where(ended, 0.0, state.xi),
+            redraw=episode_ended,
+        )
+        return grad, next_state
+
+    return Estimator(init=init, ask=ask, tell=tell)
+
+
+def pes(sigma: float, fitness_shaping: FitnessShaping = "none") -> Estimator:
+    return make_estimator(
+        sigma=sigma, accumulate=True, reuse_noise=False, fitness_shaping=fitness_shaping
+    )
+
+
+def nres(sigma: float, fitness_shaping: FitnessShaping = "none") -> Estimator:
+    return make_estimator(
+        sigma=sigma, accumulate=False, reuse_noise=True, fitness_shaping=fitness_shaping
+    )
+
+
+def truncated_es(sigma: float, fitness_shaping: FitnessShaping = "none") -> Estimator:
+    """TES and FullES share this rule; they differ in how the backend runs
+    windows (a shared start state, or whole episodes from reset)."""
+    return make_estimator(
+        sigma=sigma,
+        accumulate=False,
+        reuse_noise=False,
+        fitness_shaping=fitness_shaping,
+    )
