@@ -40,6 +40,9 @@ class _Compiled(NamedTuple):
     tell_and_step: Callable  # ... theta, opt_state -> grad, est_state, theta, opt_state
 
 
+_COMPILED: dict[tuple, tuple[_Compiled, Any]] = {}
+
+
 def _compile(module, unravel, estimator: Estimator, tx, with_mean_particle: bool):
     def apply(params, obs, mean, inv_std):
         return module.apply(params, (obs - mean) * inv_std)
@@ -160,9 +163,23 @@ class ESAgent:
             fitness_shaping=fitness_shaping,
         )
         self.est_state = estimator.init(num_particles, self.theta.shape[0])
-        self._fns = _compile(
-            self.module, self._unravel, estimator, self._tx, self.shared_state
+        # Agents with the same policy, parameter layout, estimator and optimiser
+        # share compiled functions, so building many agents compiles once.
+        leaves, treedef = jax.tree.flatten(params)
+        cache_key = (
+            self.module,
+            treedef,
+            tuple((leaf.shape, leaf.dtype) for leaf in leaves),
+            (sigma, self.accumulate, self.reuse_noise, fitness_shaping),
+            (optimizer, learning_rate) if isinstance(optimizer, str) else id(optimizer),
+            self.shared_state,
         )
+        if cache_key not in _COMPILED:
+            fns = _compile(
+                self.module, self._unravel, estimator, self._tx, self.shared_state
+            )
+            _COMPILED[cache_key] = (fns, optimizer)  # keeps id(optimizer) unique
+        self._fns = _COMPILED[cache_key][0]
         self.obs_stats = init_stats(self.backend.obs_dim)
         self.env_steps = 0
         self.eval_env_steps = 0

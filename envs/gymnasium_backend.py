@@ -180,7 +180,8 @@ class GymnasiumBackend:
 
 def copy_env_state(source: gym.Env, target: gym.Env) -> None:
     """MuJoCo envs copy their physics state; others are deep-copied whole.
-    Wrapper bookkeeping (the time limit's step count) is copied too."""
+    Wrapper bookkeeping (the time limit's step count, the checkers' flags) is
+    copied too."""
     src, dst = source.unwrapped, target.unwrapped
     if hasattr(src, "model") and hasattr(src, "data"):
         import mujoco
@@ -193,7 +194,7 @@ def copy_env_state(source: gym.Env, target: gym.Env) -> None:
     else:
         dst.__dict__.update(copy.deepcopy(src.__dict__))
     while isinstance(source, gym.Wrapper) and isinstance(target, gym.Wrapper):
-        for name in ("_elapsed_steps", "_has_reset"):
-            if hasattr(source, name):
-                setattr(target, name, getattr(source, name))
+        for name, value in source.__dict__.items():
+            if name != "env":
+                setattr(target, name, copy.deepcopy(value))
         source, target = source.env, target.env

@@ -97,8 +97,7 @@ def gymnasium_factory(
     limit when not given), so truncation and the pair clock agree.
     """
     if isinstance(env, gym.Env):
-        limit = env.spec.max_episode_steps if env.spec is not None else None
-        horizon = horizon or limit
+        horizon = horizon or _episode_limit(env)
         if horizon is None:
             raise ConfigError("this environment has no episode limit: pass horizon")
         import copy
@@ -116,3 +115,13 @@ def gymnasium_factory(
     except gym.error.DependencyNotInstalled as err:
         raise MissingDependencyError(f"{env_id} needs a missing dependency: {err}")
     return make_env, horizon, env_id
+
+
+def _episode_limit(env: gym.Env) -> int | None:
+    if env.spec is not None and env.spec.max_episode_steps is not None:
+        return env.spec.max_episode_steps
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env._max_episode_steps
+        env = env.env
+    return None

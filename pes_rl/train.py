@@ -1,0 +1,263 @@
+"""Command line: ``python -m pes_rl.train --env swimmer``.
+
+Trains one agent, evaluates the mean policy every ``--eval-every`` env steps
+on separate environments with fixed seeds, and writes a run directory:
+``config.json``, ``metrics.jsonl`` (one line per evaluation) and
+``checkpoint.pkl`` (rewritten atomically at every evaluation).
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pes_rl.errors import ConfigError, NonFiniteError
+from pes_rl.presets import preset_for
+
+ALGOS = ("pes", "nres", "tes", "es")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    env: str = "swimmer"
+    """Alias (swimmer, halfcheetah, hopper, walker2d, ant, linear_quadratic),
+    Gymnasium id, or module:EnvId."""
+    algo: str = "pes"
+    """pes, nres, tes (truncated ES) or es (full-episode ES)."""
+    backend: str = "auto"
+    """gymnasium, brax, or auto."""
+    total_steps: int = 1_000_000
+    """Training env steps (warm-up included; evaluation steps not)."""
+    num_particles: int = 20
+    """N, even: N/2 antithetic pairs."""
+    truncation_length: int = 100
+    """K, env steps per window and update."""
+    horizon: int | None = None
+    """T, episode length; the environment's limit when not given."""
+    sigma: float = 0.3
+    """Perturbation standard deviation."""
+    learning_rate: float = 0.1
+    """Optimiser step size."""
+    optimizer: str = "sgd"
+    """sgd or adam."""
+    fitness_shaping: str = "none"
+    """none, std or centered_ranks."""
+    policy: str = "linear"
+    """linear or mlp."""
+    hidden_sizes: tuple[int, ...] = (32, 32)
+    """Hidden layer sizes of the mlp policy."""
+    obs_norm: bool = False
+    """Running observation normalisation."""
+    stagger: bool = True
+    """Stagger pairs over the horizon."""
+    seed: int = 0
+    """Random seed."""
+    eval_every: int = 50_000
+    """Evaluate the mean policy every this many training env steps."""
+    eval_episodes: int = 5
+    """Episodes per evaluation (the final evaluation uses twice as many)."""
+    run_dir: str | None = None
+    """Where to write results; runs/ENV-ALGO-seedS-TIME when not given."""
+    progress: bool = True
+    """Show a progress bar."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Not a flag: constructor arguments for the environment."""
+
+    def agent_kwargs(self) -> dict[str, Any]:
+        keys = (
+            "backend num_particles truncation_length horizon sigma learning_rate "
+            "optimizer fitness_shaping policy hidden_sizes obs_norm stagger seed"
+        ).split()
+        kwargs = {k: getattr(self, k) for k in keys}
+        return {"env": self.env, "env_kwargs": self.env_kwargs or None, **kwargs}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # One line, exit status 2 (through main), instead of usage + message.
+        raise ConfigError(f"{message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m pes_rl.train",
+        description="Train a policy with online evolution strategies. Flags not "
+        "given take the environment's preset, then the defaults shown.",
+    )
+    flag_types = {"total_steps": int, "num_particles": int, "truncation_length": int,
+                  "horizon": int, "sigma": float, "learning_rate": float, "seed": int,
+                  "eval_every": int, "eval_episodes": int}  # fmt: skip
+    choices = {"algo": ALGOS, "backend": ("gymnasium", "brax", "auto"),
+               "optimizer": ("sgd", "adam"), "policy": ("linear", "mlp"),
+               "fitness_shaping": ("none", "std", "centered_ranks")}  # fmt: skip
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        helptext = _DOCS.get(f.name, "").replace("%", "%%")
+        if f.name == "env_kwargs":
+            continue
+        if f.name in ("obs_norm", "stagger", "progress"):
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=helptext
+            )
+        elif f.name == "hidden_sizes":
+            parser.add_argument(flag, type=int, nargs="+", default=None, help=helptext)
+        else:
+            parser.add_argument(
+                flag,
+                type=flag_types.get(f.name, str),
+                choices=choices.get(f.name),
+                default=None,
+                help=f"{helptext} (default: {f.default})",
+            )
+    return parser
+
+
+def _field_docs() -> dict[str, str]:
+    """Field docstrings of TrainConfig, read from its source."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(TrainConfig))
+    docs, body = {}, tree.body[0].body
+    for node, nxt in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+_DOCS = _field_docs()
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    """Flags given on the command line override the environment's preset,
+    which overrides the defaults."""
+    args = vars(_parser().parse_args(argv))
+    given = {k: v for k, v in args.items() if v is not None}
+    env = given.get("env", TrainConfig.env)
+    algo = given.get("algo", TrainConfig.algo)
+    if "hidden_sizes" in given:
+        given["hidden_sizes"] = tuple(given["hidden_sizes"])
+    return TrainConfig(**{**preset_for(env, algo), **given})
+
+
+def _prepare_run_dir(config: TrainConfig) -> Path:
+    if config.run_dir is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = f"{config.env.replace(':', '_').replace('/', '_')}-{config.algo}"
+        return Path("runs") / f"{name}-seed{config.seed}-{stamp}"
+    path = Path(config.run_dir)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"run directory {path} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()):
+        raise ConfigError(f"run directory {path} is not empty; choose a new one")
+    return path
+
+
+def run(config: TrainConfig) -> dict[str, Any]:
+    """Train as the CLI does and return the final summary."""
+    if config.algo not in ALGOS:
+        raise ConfigError(f"unknown algorithm {config.algo!r}: use one of {ALGOS}")
+    for name in ("total_steps", "eval_every", "eval_episodes"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{name} must be a positive integer")
+    run_dir = _prepare_run_dir(config)
+    from pes_rl.agents import ALGORITHMS
+
+    agent = ALGORITHMS[config.algo](**config.agent_kwargs())
+    # Only a fully built agent gets a run directory: bad input writes nothing.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        **dataclasses.asdict(config),
+        "run_dir": str(run_dir),
+        "env_id": agent.env_name,
+        "horizon": agent.horizon,
+        "truncation_length": agent.truncation_length,
+        "backend": agent.backend_name,
+    }
+    (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(
+        f"{type(agent).__name__} on {agent.env_name} ({agent.backend_name} backend, "
+        f"CPU), N={agent.num_particles}, K={agent.truncation_length}, "
+        f"T={agent.horizon}; writing {run_dir}",
+        file=sys.stderr,
+    )
+    checkpoint = run_dir / "checkpoint.pkl"
+    start = time.perf_counter()
+    eval_seconds = 0.0
+    next_eval = 0
+
+    def evaluate(num_episodes: int) -> dict[str, Any]:
+        nonlocal eval_seconds
+        t0 = time.perf_counter()
+        returns = agent.evaluate_episodes(num_episodes)
+        agent.last_eval_return = float(returns.mean())
+        eval_seconds += time.perf_counter() - t0
+        seconds = time.perf_counter() - start
+        line = {
+            "env_steps": agent.env_steps,
+            "seconds": round(seconds, 3),
+            "train_seconds": round(seconds - eval_seconds, 3),
+            "update": agent.num_updates,
+            "eval_return": float(returns.mean()),
+            "eval_return_std": float(returns.std()),
+            "eval_episodes": num_episodes,
+            "eval_env_steps": agent.eval_env_steps,
+        }
+        with open(run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
+        agent.save(checkpoint)
+        return line
+
+    def callback(info: dict[str, Any]) -> None:
+        nonlocal next_eval
+        if agent.env_steps >= next_eval:
+            evaluate(config.eval_episodes)
+            next_eval += config.eval_every
+
+    evaluate(config.eval_episodes)
+    next_eval = config.eval_every
+    agent.learn(config.total_steps, callback=callback, progress_bar=config.progress)
+    final = evaluate(2 * config.eval_episodes)
+    train_seconds = final["train_seconds"]
+    summary = {
+        **final,
+        "algo": config.algo,
+        "env_id": agent.env_name,
+        "steps_per_s": agent.env_steps / train_seconds if train_seconds else math.nan,
+        "run_dir": str(run_dir),
+    }
+    print(
+        f"done: {type(agent).__name__} on {agent.env_name}, "
+        f"{agent.env_steps} env steps in {final['seconds']:.1f} s "
+        f"({summary['steps_per_s']:.0f} training steps/s), final eval return "
+        f"{final['eval_return']:.1f} ± {final['eval_return_std']:.1f} over "
+        f"{final['eval_episodes']} episodes; results in {run_dir}"
+    )
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = parse_config(argv)
+        run(config)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except NonFiniteError as err:
+        print(f"error: training stopped: {err}; the last checkpoint is intact",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; the last checkpoint is intact", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

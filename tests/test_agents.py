@@ -1,0 +1,161 @@
+"""Agent API: determinism, learning smoke, env-step accounting, persistence."""
+
+import gymnasium as gym
+import jax
+import numpy as np
+import optax
+import pytest
+
+from pes_rl.agents import NRES, PES, FullES, TruncatedES
+from pes_rl.envs import LinearQuadraticEnv, register
+from pes_rl.errors import ConfigError, NonFiniteError
+
+
+@pytest.mark.parametrize("cls", [PES, NRES, TruncatedES, FullES])
+def test_same_seed_gives_identical_parameters(cls):
+    def run(seed):
+        agent = cls(env="linear_quadratic", num_particles=6, truncation_length=5,
+                    sigma=0.1, learning_rate=0.05, seed=seed)  # fmt: skip
+        infos = [agent.update() for _ in range(5)]
+        return np.asarray(agent.theta), [i["env_steps"] for i in infos]
+
+    theta_a, steps_a = run(0)
+    theta_b, steps_b = run(0)
+    theta_c, _ = run(1)
+    np.testing.assert_array_equal(theta_a, theta_b)
+    assert steps_a == steps_b
+    assert not np.array_equal(theta_a, theta_c)
+
+
+def test_swimmer_is_deterministic_per_seed():
+    def run():
+        agent = PES(env="swimmer", num_particles=4, truncation_length=10,
+                    horizon=40, seed=7)  # fmt: skip
+        for _ in range(3):
+            agent.update()
+        return np.asarray(agent.theta)
+
+    np.testing.assert_array_equal(run(), run())
+
+
+def test_pes_learns_the_toy_task(lq_pes):
+    agent = lq_pes(num_particles=20)
+    start = agent.evaluate(2)
+    agent.learn(15_000, progress_bar=False)
+    # Zero actions score -20; the best open-loop linear policy about -1.
+    assert start == pytest.approx(-20.0)
+    assert agent.evaluate(2) > -3.0
+
+
+def test_env_steps_count_every_simulated_transition(lq_pes):
+    # 8 particles, K = 5, T = 20: 4 pairs staggered at offsets 0, 1, 2, 3
+    # windows, a warm-up of 3 windows running 1 + 2 + 3 pair-windows.
+    agent = lq_pes()
+    info = agent.update()
+    assert info["env_steps"] == (1 + 2 + 3) * 2 * 5 + 8 * 5
+    assert agent.update()["env_steps"] == info["env_steps"] + 8 * 5
+    # Truncated ES also steps the shared trajectory: N + 1 envs per window.
+    tes = TruncatedES(env="linear_quadratic", num_particles=8, truncation_length=5)
+    assert tes.update()["env_steps"] == 9 * 5
+    # Evaluation is counted separately.
+    agent.evaluate(3)
+    assert agent.eval_env_steps == 3 * 20
+    assert agent.env_steps == info["env_steps"] + 8 * 5
+
+
+def test_full_es_runs_whole_episodes():
+    agent = FullES(env="linear_quadratic", num_particles=4, truncation_length=5)
+    assert agent.truncation_length == agent.horizon == 20
+    info = agent.update()
+    assert info["env_steps"] == 4 * 20
+    assert info["episodes_completed"] == 4
+
+
+def test_update_info_and_predict(lq_pes):
+    agent = lq_pes()
+    info = agent.update()
+    assert {"grad", "env_steps", "window_return"} <= set(info)
+    assert isinstance(info["grad"], np.ndarray)
+    assert info["grad"].shape == (2,)
+    obs = np.array([1.0, 0.5], np.float32)
+    assert agent.predict(obs).shape == (1,)
+    assert agent.predict(np.stack([obs, obs])).shape == (2, 1)
+    kernel = np.asarray(jax.tree.leaves(agent.params)[0]).ravel()
+    np.testing.assert_allclose(agent.predict(obs), kernel @ obs, rtol=1e-6)
+
+
+def test_save_and_load_restore_the_agent(tmp_path, lq_pes):
+    agent = lq_pes(optimizer="adam", obs_norm=True)
+    for _ in range(3):
+        agent.update()
+    agent.save(tmp_path / "agent.pkl")
+    restored = PES.load(tmp_path / "agent.pkl")
+    np.testing.assert_array_equal(restored.theta, agent.theta)
+    assert restored.env_steps == agent.env_steps
+    assert restored.num_updates == 3
+    np.testing.assert_array_equal(restored.obs_stats.mean, agent.obs_stats.mean)
+    chex_equal = jax.tree.map(np.array_equal, restored.opt_state, agent.opt_state)
+    assert all(jax.tree.leaves(chex_equal))
+    assert restored.evaluate(2) == agent.evaluate(2)
+    restored.update()
+
+
+def test_mlp_and_custom_flax_policy(lq_pes):
+    import flax.linen as nn
+
+    class Affine(nn.Module):
+        @nn.compact
+        def __call__(self, obs):
+            return nn.Dense(1)(obs) * 0.5
+
+    assert lq_pes(policy="mlp", hidden_sizes=(4,)).update()["grad"].shape == (
+        2 * 4 + 4 + 4 * 1 + 1,
+    )
+    assert lq_pes(policy=Affine()).update()["grad"].shape == (3,)
+
+
+def test_custom_env_registration_and_instances():
+    register("lq_short", gymnasium=LinearQuadraticEnv, max_episode_steps=10,
+             episode_length=10)  # fmt: skip
+    agent = PES(env="lq_short", num_particles=4, truncation_length=5)
+    assert agent.horizon == 10
+    agent.update()
+    instance = gym.wrappers.TimeLimit(LinearQuadraticEnv(rho=0.5), 12)
+    assert PES(env=instance, num_particles=4, truncation_length=4).horizon == 12
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_particles": 5}, "even"),
+        ({"num_particles": -2}, "positive integer"),
+        ({"sigma": 0.0}, "sigma"),
+        ({"truncation_length": 0}, "truncation_length"),
+        ({"horizon": 2.5}, "horizon"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"policy": "cnn"}, "policy"),
+        ({"fitness_shaping": "rank"}, "fitness shaping"),
+        ({"env": "swimer"}, "did you mean swimmer"),
+        ({"backend": "brax"}, "brax"),
+    ],
+)
+def test_bad_arguments_raise_config_errors(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        PES(**{"env": "linear_quadratic", **kwargs})
+
+
+def test_non_finite_reward_stops_before_the_parameters_change():
+    class Explodes(LinearQuadraticEnv):
+        def step(self, action):
+            obs, reward, term, trunc, info = super().step(action)
+            return obs, (np.inf if self.t == 12 else reward), term, trunc, info
+
+    env = gym.wrappers.TimeLimit(Explodes(), 20)
+    agent = PES(env=env, num_particles=4, truncation_length=5, stagger=False,
+                optimizer=optax.sgd(0.1))  # fmt: skip
+    agent.update()
+    agent.update()
+    theta = np.asarray(agent.theta)
+    with pytest.raises(NonFiniteError, match="particle 0 at step 12"):
+        agent.update()
+    np.testing.assert_array_equal(agent.theta, theta)

@@ -1,0 +1,92 @@
+"""Estimator maths with hand-computed numbers (N = 2 particles, D = 2)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pes_rl.estimators import (
+    EstimatorState,
+    nres,
+    pes,
+    shape_fitness,
+    truncated_es,
+)
+
+
+def state(xi, eps=None, redraw=(False, False)):
+    xi = jnp.asarray(xi, jnp.float32)
+    eps = xi if eps is None else jnp.asarray(eps, jnp.float32)
+    return EstimatorState(eps=eps, xi=xi, redraw=jnp.asarray(redraw))
+
+
+def test_tell_is_weighted_sum_over_n_sigma_squared():
+    # g = (xi_0 R_0 + xi_1 R_1) / (N sigma^2) with sigma = 0.5, N = 2:
+    # ((1, 2) * 3 + (-1, -2) * 1) / 0.5 = (2, 4) / 0.5 = (4, 8)
+    grad, _ = pes(0.5).tell(
+        state([[1.0, 2.0], [-1.0, -2.0]]), jnp.array([3.0, 1.0]), jnp.array([False, False])
+    )
+    np.testing.assert_allclose(grad, [4.0, 8.0])
+
+
+def test_ask_draws_antithetic_pairs_scaled_by_sigma():
+    estimator = truncated_es(0.3)
+    s = estimator.ask(jax.random.key(0), estimator.init(4, 3))
+    np.testing.assert_allclose(s.eps[1], -s.eps[0])
+    np.testing.assert_allclose(s.eps[3], -s.eps[2])
+    z = jax.random.normal(jax.random.key(0), (2, 3))
+    np.testing.assert_allclose(s.eps[::2], 0.3 * z, rtol=1e-6)
+
+
+def test_pes_accumulates_until_the_episode_ends():
+    estimator = pes(1.0)
+    s = estimator.init(2, 2)
+    s1 = estimator.ask(jax.random.key(1), s)
+    s2 = estimator.ask(jax.random.key(2), s1)
+    np.testing.assert_allclose(s2.xi, s1.eps + s2.eps, rtol=1e-6)
+    # xi includes this window's eps, and the weight used is xi, not eps:
+    # R = (1, 0) gives g = xi_0 / 2.
+    grad, s3 = estimator.tell(s2, jnp.array([1.0, 0.0]), jnp.array([False, False]))
+    np.testing.assert_allclose(grad, s2.xi[0] / 2, rtol=1e-6)
+    np.testing.assert_allclose(s3.xi, s2.xi)
+    # The episode ends: the accumulator restarts from the next window's eps.
+    _, s4 = estimator.tell(s3, jnp.array([1.0, 0.0]), jnp.array([True, True]))
+    np.testing.assert_allclose(s4.xi, 0.0)
+    s5 = estimator.ask(jax.random.key(3), s4)
+    np.testing.assert_allclose(s5.xi, s5.eps)
+
+
+def test_nres_reuses_noise_within_an_episode_and_redraws_after():
+    estimator = nres(1.0)
+    s1 = estimator.ask(jax.random.key(1), estimator.init(2, 2))
+    _, s1 = estimator.tell(s1, jnp.array([1.0, 2.0]), jnp.array([False, False]))
+    s2 = estimator.ask(jax.random.key(2), s1)
+    np.testing.assert_allclose(s2.eps, s1.eps)
+    np.testing.assert_allclose(s2.xi, s1.eps)  # the weight is eps, never a sum
+    _, s2 = estimator.tell(s2, jnp.array([1.0, 2.0]), jnp.array([True, True]))
+    s3 = estimator.ask(jax.random.key(3), s2)
+    assert not np.allclose(s3.eps, s1.eps)
+
+
+@pytest.mark.parametrize("make", [truncated_es, nres])
+def test_weight_is_this_windows_eps(make):
+    # R = (2, 4), eps = +-(0.5, -1), sigma = 0.5:
+    # g = ((0.5, -1) * 2 + (-0.5, 1) * 4) / (2 * 0.25) = (-1, 2) / 0.5 = (-2, 4)
+    eps = [[0.5, -1.0], [-0.5, 1.0]]
+    grad, _ = make(0.5).tell(
+        state(eps, eps), jnp.array([2.0, 4.0]), jnp.array([False, False])
+    )
+    np.testing.assert_allclose(grad, [-2.0, 4.0])
+
+
+def test_fitness_shaping():
+    returns = jnp.array([3.0, 1.0, 2.0, 0.0])
+    np.testing.assert_allclose(shape_fitness(returns, "none"), returns)
+    np.testing.assert_allclose(
+        shape_fitness(returns, "std"), returns / np.std([3.0, 1.0, 2.0, 0.0]), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        shape_fitness(returns, "centered_ranks"), [0.5, -1 / 6, 1 / 6, -0.5], rtol=1e-6
+    )
+    # Equal returns carry no information: zero, not a division by zero.
+    np.testing.assert_allclose(shape_fitness(jnp.ones(4), "std"), 0.0)
