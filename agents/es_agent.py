@@ -209,7 +209,9 @@ class ESAgent:
         mean, inv_std = normalizer(self.obs_stats, self.config.obs_norm)
 
         def policy(obs: np.ndarray) -> np.ndarray:
-            return np.asarray(self._fns.act_particles(particle_params, obs, mean, inv_std))
+            return np.asarray(
+                self._fns.act_particles(particle_params, obs, mean, inv_std)
+            )
 
         result = self.backend.unroll(
             policy,

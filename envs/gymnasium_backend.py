@@ -49,7 +49,9 @@ class GymnasiumBackend:
         self.envs = [make_env() for _ in range(num_envs)]
         space = self.envs[0].action_space
         if not isinstance(space, gym.spaces.Box):
-            raise TypeError(f"pes_rl needs a continuous (Box) action space, got {space}")
+            raise TypeError(
+                f"pes_rl needs a continuous (Box) action space, got {space}"
+            )
         self.action_low = np.asarray(space.low, np.float32)
         self.action_high = np.asarray(space.high, np.float32)
         self.action_dim = int(np.prod(space.shape))
@@ -121,7 +123,11 @@ class GymnasiumBackend:
         running = active.copy()
         completed = []
         env_steps = 0
-        obs_count, obs_sum, obs_sum_sq = 0, np.zeros(self.obs_dim), np.zeros(self.obs_dim)
+        obs_count, obs_sum, obs_sum_sq = (
+            0,
+            np.zeros(self.obs_dim),
+            np.zeros(self.obs_dim),
+        )
         for step in range(num_steps):
             live = running & self.alive
             live_index = np.flatnonzero(live)
@@ -141,15 +147,18 @@ class GymnasiumBackend:
                 if terminated or truncated:
                     self.alive[i] = False
             env_steps += live_index.size
-            if not (np.isfinite(rewards).all() and np.isfinite(self.obs[live_index]).all()):
+            if not (
+                np.isfinite(rewards).all() and np.isfinite(self.obs[live_index]).all()
+            ):
                 bad = next(
                     i
                     for i in live_index
                     if not (np.isfinite(rewards[i]) and np.isfinite(self.obs[i]).all())
                 )
                 raise NonFiniteError(
-                    f"non-finite reward or observation from particle {bad} at step "
-                    f"{self.clock[bad] + 1} of its episode (step {step + 1} of the window)"
+                    f"non-finite reward or observation from particle {bad} at "
+                    f"step {self.clock[bad] + 1} of its episode "
+                    f"(step {step + 1} of the window)"
                 )
             returns += rewards
             self.episode_return += rewards

@@ -81,7 +81,9 @@ def gymnasium_id(name: str) -> str:
         try:
             importlib.import_module(module)
         except ImportError as err:
-            raise ConfigError(f"cannot import module {module!r} for {name!r}: {err}")
+            raise ConfigError(
+                f"cannot import module {module!r} for {name!r}: {err}"
+            ) from None
         name = env_id
     if name not in gym.registry:
         raise _unknown(name, "gymnasium")
@@ -113,7 +115,9 @@ def gymnasium_factory(
     try:
         make_env().close()
     except gym.error.DependencyNotInstalled as err:
-        raise MissingDependencyError(f"{env_id} needs a missing dependency: {err}")
+        raise MissingDependencyError(
+            f"{env_id} needs a missing dependency: {err}"
+        ) from None
     return make_env, horizon, env_id
 
 

@@ -62,14 +62,19 @@ class AgentConfig:
         positive_int("num_particles", self.num_particles)
         if self.num_particles % 2:
             raise ConfigError(
-                f"num_particles must be even (antithetic pairs), got {self.num_particles}"
+                "num_particles must be even (antithetic pairs), "
+                f"got {self.num_particles}"
             )
         positive_int("truncation_length", self.truncation_length)
         if self.horizon is not None:
             positive_int("horizon", self.horizon)
         for name in ("sigma", "learning_rate"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            if (
+                not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
                 raise ConfigError(f"{name} must be a positive number, got {value!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(
@@ -97,7 +102,9 @@ class AgentConfig:
             positive_int("hidden layer size", size)
 
 
-def make_optimizer(optimizer: Any, learning_rate: float) -> optax.GradientTransformation:
+def make_optimizer(
+    optimizer: Any, learning_rate: float
+) -> optax.GradientTransformation:
     if isinstance(optimizer, optax.GradientTransformation):
         return optimizer
     return {"sgd": optax.sgd, "adam": optax.adam}[optimizer](learning_rate)

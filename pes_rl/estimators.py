@@ -100,7 +100,9 @@ def make_estimator(
         num_particles, dim = state.eps.shape
         half = sigma * jax.random.normal(key, (num_particles // 2, dim))
         fresh = jnp.stack([half, -half], axis=1).reshape(num_particles, dim)
-        eps = jnp.where(state.redraw[:, None], fresh, state.eps) if reuse_noise else fresh
+        eps = (
+            jnp.where(state.redraw[:, None], fresh, state.eps) if reuse_noise else fresh
+        )
         xi = state.xi + eps if accumulate else eps
         return EstimatorState(eps=eps, xi=xi, redraw=jnp.zeros_like(state.redraw))
 

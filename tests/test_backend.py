@@ -79,9 +79,7 @@ def test_broadcast_copies_the_source_state_into_all_particles():
     assert states[2] == pytest.approx(1.9)
     backend.unroll(constant_policy([0.0, 0.0, 0.0]), 1, broadcast_from=2)
     # Every env started the window from s = 1.9, then took action 0.
-    np.testing.assert_allclose(
-        [env.unwrapped.state for env in backend.envs], 0.9 * 1.9
-    )
+    np.testing.assert_allclose([env.unwrapped.state for env in backend.envs], 0.9 * 1.9)
 
 
 def test_mujoco_state_copy_gives_identical_trajectories():

@@ -24,7 +24,9 @@ def test_tell_is_weighted_sum_over_n_sigma_squared():
     # g = (xi_0 R_0 + xi_1 R_1) / (N sigma^2) with sigma = 0.5, N = 2:
     # ((1, 2) * 3 + (-1, -2) * 1) / 0.5 = (2, 4) / 0.5 = (4, 8)
     grad, _ = pes(0.5).tell(
-        state([[1.0, 2.0], [-1.0, -2.0]]), jnp.array([3.0, 1.0]), jnp.array([False, False])
+        state([[1.0, 2.0], [-1.0, -2.0]]),
+        jnp.array([3.0, 1.0]),
+        jnp.array([False, False]),
     )
     np.testing.assert_allclose(grad, [4.0, 8.0])
 

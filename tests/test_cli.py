@@ -1,0 +1,129 @@
+"""The train command: a smoke run in a subprocess, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from pes_rl.envs import LinearQuadraticEnv
+from pes_rl.train import main
+
+TESTS = Path(__file__).parent
+
+
+def run_cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    return subprocess.run(
+        [sys.executable, "-m", "pes_rl.train", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_cli_smoke_run_writes_a_run_directory(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli("--env", "linear_quadratic", "--total-steps", "3000",
+                     "--eval-every", "1000", "--run-dir", str(run_dir))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "final eval return" in result.stdout
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["algo"] == "pes" and config["env_id"] == "linear_quadratic"
+    lines = [
+        json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().split("\n") if x
+    ]
+    assert len(lines) >= 4
+    assert {"env_steps", "seconds", "eval_return"} <= set(lines[0])
+    steps = [line["env_steps"] for line in lines]
+    assert steps == sorted(steps) and steps[-1] >= 3000
+    assert lines[-1]["eval_return"] > lines[0]["eval_return"]
+    assert (run_dir / "checkpoint.pkl").stat().st_size > 0
+
+
+def test_cli_module_env_id_form(tmp_path):
+    result = run_cli("--env", "custom_env_module:CustomLQ-v0", "--algo", "nres",
+                     "--truncation-length", "5", "--total-steps", "500",
+                     "--no-progress", "--run-dir", str(tmp_path / "r"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["horizon"] == 10
+
+
+def test_bad_input_in_a_subprocess_is_one_line_without_traceback(tmp_path):
+    result = run_cli("--env", "swimer", "--run-dir", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "did you mean swimmer" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--env", "no_such_env"], "unknown gymnasium environment"),
+        (["--num-particles", "7"], "even"),
+        (["--num-particles", "0"], "positive integer"),
+        (["--sigma", "0"], "sigma"),
+        (["--sigma", "-1"], "sigma"),
+        (["--truncation-length", "0"], "truncation_length"),
+        (["--horizon", "0"], "horizon"),
+        (["--horizon", "ten"], "invalid int"),
+        (["--algo", "ppo"], "invalid choice"),
+        (["--policy", "cnn"], "invalid choice"),
+        (["--optimizer", "rmsprop"], "invalid choice"),
+        (["--backend", "brax"], "brax backend is not available"),
+        (["--env", "nosuchmodule:Env-v0"], "cannot import module"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
+    run_dir = tmp_path / "r"
+    assert main([*args, "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and message in err
+    assert not run_dir.exists()
+
+
+def test_run_dir_that_is_a_file_or_holds_results(tmp_path, capsys):
+    path = tmp_path / "file"
+    path.write_text("keep me")
+    assert main(["--env", "linear_quadratic", "--run-dir", str(path)]) == 2
+    assert path.read_text() == "keep me"
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "metrics.jsonl").write_text("{}\n")
+    assert main(["--env", "linear_quadratic", "--run-dir", str(tmp_path / "full")]) == 2
+    assert (tmp_path / "full" / "metrics.jsonl").read_text() == "{}\n"
+    assert "not a directory" in capsys.readouterr().err
+
+
+class BlowsUp(LinearQuadraticEnv):
+    """Finite for a while, then NaN observations."""
+
+    steps_taken = 0
+
+    def step(self, action):
+        BlowsUp.steps_taken += 1
+        obs, reward, term, trunc, info = super().step(action)
+        if BlowsUp.steps_taken > 4000:
+            obs = obs * np.nan
+        return obs, reward, term, trunc, info
+
+
+def test_non_finite_observation_stops_and_keeps_the_checkpoint(tmp_path, capsys):
+    gym.register(id="BlowsUp-v0", entry_point=BlowsUp, max_episode_steps=20)
+    run_dir = tmp_path / "run"
+    code = main(["--env", "BlowsUp-v0", "--truncation-length", "5", "--no-progress",
+                 "--eval-every", "1000", "--run-dir", str(run_dir)])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "non-finite" in err and "particle" in err and "step" in err
+    from pes_rl.agents import PES
+
+    restored = PES.load(run_dir / "checkpoint.pkl")
+    assert np.isfinite(np.asarray(restored.theta)).all()
+    assert 0 < restored.env_steps <= 4000
