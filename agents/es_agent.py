@@ -95,6 +95,7 @@ class ESAgent:
         hidden_sizes: tuple[int, ...] = (32, 32),
         policy_bias: bool = False,
         env_kwargs: dict | None = None,
+        num_workers: int = 0,
     ):
         config = AgentConfig(
             env=env,
@@ -113,6 +114,7 @@ class ESAgent:
             hidden_sizes=tuple(hidden_sizes),
             policy_bias=policy_bias,
             env_kwargs=env_kwargs,
+            num_workers=num_workers,
         )
         config.validate()
         self.config = config
@@ -132,7 +134,12 @@ class ESAgent:
         else:
             self._mean_particle = None
         self.backend = GymnasiumBackend(
-            self._make_env, num_envs, self.horizon, seed=seed, partner=partner
+            self._make_env,
+            num_envs,
+            self.horizon,
+            seed=seed,
+            partner=partner,
+            num_workers=num_workers,
         )
         self.action_low, self.action_high = (
             self.backend.action_low,
@@ -328,6 +335,7 @@ class ESAgent:
                 self.horizon,
                 seed=EVAL_SEED,
                 partner=np.arange(num_episodes),
+                num_workers=self.config.num_workers,
             )
             self._eval_backends[num_episodes] = backend
         backend.reset(
@@ -341,6 +349,12 @@ class ESAgent:
         """Mean return of the mean policy over ``num_episodes`` episodes."""
         self.last_eval_return = float(self.evaluate_episodes(num_episodes).mean())
         return self.last_eval_return
+
+    def close(self) -> None:
+        """Stop environment worker processes (if any) and close the envs."""
+        for backend in [self.backend, *self._eval_backends.values()]:
+            backend.close()
+        self._eval_backends.clear()
 
     # -- persistence --------------------------------------------------------
 

@@ -3,18 +3,20 @@
 Stepping the sub-envs ourselves (rather than through ``SyncVectorEnv``) lets a
 member whose episode ended absorb without being stepped: no wasted
 simulation, and no assertion from a vector env stepping an ended sub-env.
+The envs live in a pool (``envs/pool.py``): in this process, or spread over
+worker processes that step in parallel.
 Particles are grouped in pairs (``partner[i]``) that share reset seeds and an
 episode clock; a pair's episode ends when both members are done or the clock
 reaches the horizon. Resets happen only at window boundaries.
 """
 
-import copy
 from collections.abc import Callable
 from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
 
+from pes_rl.envs.pool import ProcessPool, SerialPool
 from pes_rl.errors import NonFiniteError
 
 Policy = Callable[[np.ndarray], np.ndarray]
@@ -45,9 +47,14 @@ class GymnasiumBackend:
         horizon: int,
         seed: int,
         partner: np.ndarray | None = None,
+        num_workers: int = 0,
     ):
-        self.envs = [make_env() for _ in range(num_envs)]
-        space = self.envs[0].action_space
+        """``num_workers`` > 0 steps the envs in that many worker processes."""
+        if num_workers > 0:
+            self.pool = ProcessPool(make_env, num_envs, num_workers)
+        else:
+            self.pool = SerialPool(make_env, num_envs)
+        space = self.pool.action_space
         if not isinstance(space, gym.spaces.Box):
             raise TypeError(
                 f"pes_rl needs a continuous (Box) action space, got {space}"
@@ -55,7 +62,7 @@ class GymnasiumBackend:
         self.action_low = np.asarray(space.low, np.float32)
         self.action_high = np.asarray(space.high, np.float32)
         self.action_dim = int(np.prod(space.shape))
-        self.obs_dim = int(np.prod(self.envs[0].observation_space.shape))
+        self.obs_dim = int(np.prod(self.pool.observation_space.shape))
         self.num_envs = num_envs
         self.horizon = horizon
         self.partner = pair_partners(num_envs) if partner is None else partner
@@ -75,10 +82,9 @@ class GymnasiumBackend:
                 j = self.partner[i]
                 shared = j < i and mask[j]
                 seeds[i] = seeds[j] if shared else self.rng.integers(2**31 - 1)
-        for i in np.flatnonzero(mask):
-            seed = int(seeds[i])
-            obs, _ = self.envs[i].reset(seed=seed)
-            self.obs[i] = np.asarray(obs).reshape(-1)
+        indices = np.flatnonzero(mask)
+        if indices.size:
+            self.obs[indices] = self.pool.reset(indices, seeds[indices])
         self.clock[mask] = 0
         self.alive[mask] = True
         self.needs_reset[mask] = False
@@ -86,9 +92,8 @@ class GymnasiumBackend:
 
     def broadcast_state(self, source: int) -> None:
         """Copy env ``source`` into every other env (truncated ES)."""
-        for i in range(self.num_envs):
-            if i != source:
-                copy_env_state(self.envs[source], self.envs[i])
+        others = [i for i in range(self.num_envs) if i != source]
+        self.pool.restore(others, self.pool.snapshot(source))
         self.obs[:] = self.obs[source]
         self.clock[:] = self.clock[source]
         self.alive[:] = self.alive[source]
@@ -140,12 +145,11 @@ class GymnasiumBackend:
                 obs_sum_sq += (live_obs**2).sum(axis=0)
             actions = np.clip(policy(self.obs), self.action_low, self.action_high)
             rewards = np.zeros(self.num_envs)
-            for i in live_index:
-                obs, reward, terminated, truncated, _ = self.envs[i].step(actions[i])
-                self.obs[i] = np.asarray(obs).reshape(-1)
-                rewards[i] = reward
-                if terminated or truncated:
-                    self.alive[i] = False
+            obs, rewards[live_index], done = self.pool.step(
+                live_index, actions[live_index]
+            )
+            self.obs[live_index] = obs
+            self.alive[live_index[done]] = False
             env_steps += live_index.size
             if not (
                 np.isfinite(rewards).all() and np.isfinite(self.obs[live_index]).all()
@@ -183,27 +187,4 @@ class GymnasiumBackend:
         )
 
     def close(self) -> None:
-        for env in self.envs:
-            env.close()
-
-
-def copy_env_state(source: gym.Env, target: gym.Env) -> None:
-    """MuJoCo envs copy their physics state; others are deep-copied whole.
-    Wrapper bookkeeping (the time limit's step count, the checkers' flags) is
-    copied too."""
-    src, dst = source.unwrapped, target.unwrapped
-    if hasattr(src, "model") and hasattr(src, "data"):
-        import mujoco
-
-        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
-        state = np.empty(mujoco.mj_stateSize(src.model, spec))
-        mujoco.mj_getState(src.model, src.data, state, spec)
-        mujoco.mj_setState(dst.model, dst.data, state, spec)
-        mujoco.mj_forward(dst.model, dst.data)
-    else:
-        dst.__dict__.update(copy.deepcopy(src.__dict__))
-    while isinstance(source, gym.Wrapper) and isinstance(target, gym.Wrapper):
-        for name, value in source.__dict__.items():
-            if name != "env":
-                setattr(target, name, copy.deepcopy(value))
-        source, target = source.env, target.env
+        self.pool.close()

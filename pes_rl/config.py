@@ -50,6 +50,9 @@ class AgentConfig:
     """Give the linear policy a bias term."""
     env_kwargs: dict | None = None
     """Keyword arguments for the environment's constructor."""
+    num_workers: int = 0
+    """0 steps the environments in this process; n > 0 spreads them over n
+    worker processes (spawn context) that step in parallel."""
 
     def as_kwargs(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -98,6 +101,12 @@ class AgentConfig:
                 f"unknown fitness shaping {self.fitness_shaping!r}: use one of "
                 f"{', '.join(FITNESS_SHAPINGS)}"
             )
+        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int):
+            raise ConfigError(
+                f"num_workers must be an integer, got {self.num_workers!r}"
+            )
+        if self.num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {self.num_workers}")
         for size in self.hidden_sizes:
             positive_int("hidden layer size", size)
 

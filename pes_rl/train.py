@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ class TrainConfig:
     """Where to write results; runs/ENV-ALGO-seedS-TIME when not given."""
     progress: bool = True
     """Show a progress bar."""
+    async_envs: bool = False
+    """Step the environments in worker processes, one per CPU core."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Not a flag: constructor arguments for the environment."""
 
@@ -74,6 +77,7 @@ class TrainConfig:
             "optimizer fitness_shaping policy hidden_sizes obs_norm stagger seed"
         ).split()
         kwargs = {k: getattr(self, k) for k in keys}
+        kwargs["num_workers"] = (os.cpu_count() or 1) if self.async_envs else 0
         return {"env": self.env, "env_kwargs": self.env_kwargs or None, **kwargs}
 
 
@@ -89,18 +93,30 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a policy with online evolution strategies. Flags not "
         "given take the environment's preset, then the defaults shown.",
     )
-    flag_types = {"total_steps": int, "num_particles": int, "truncation_length": int,
-                  "horizon": int, "sigma": float, "learning_rate": float, "seed": int,
-                  "eval_every": int, "eval_episodes": int}  # fmt: skip
-    choices = {"algo": ALGOS, "backend": ("gymnasium", "brax", "auto"),
-               "optimizer": ("sgd", "adam"), "policy": ("linear", "mlp"),
-               "fitness_shaping": ("none", "std", "centered_ranks")}  # fmt: skip
+    flag_types = {
+        "total_steps": int,
+        "num_particles": int,
+        "truncation_length": int,
+        "horizon": int,
+        "sigma": float,
+        "learning_rate": float,
+        "seed": int,
+        "eval_every": int,
+        "eval_episodes": int,
+    }
+    choices = {
+        "algo": ALGOS,
+        "backend": ("gymnasium", "brax", "auto"),
+        "optimizer": ("sgd", "adam"),
+        "policy": ("linear", "mlp"),
+        "fitness_shaping": ("none", "std", "centered_ranks"),
+    }
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         helptext = _DOCS.get(f.name, "").replace("%", "%%")
         if f.name == "env_kwargs":
             continue
-        if f.name in ("obs_norm", "stagger", "progress"):
+        if f.name in ("obs_norm", "stagger", "progress", "async_envs"):
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, help=helptext
             )
@@ -221,8 +237,11 @@ def run(config: TrainConfig) -> dict[str, Any]:
 
     evaluate(config.eval_episodes)
     next_eval = config.eval_every
-    agent.learn(config.total_steps, callback=callback, progress_bar=config.progress)
-    final = evaluate(2 * config.eval_episodes)
+    try:
+        agent.learn(config.total_steps, callback=callback, progress_bar=config.progress)
+        final = evaluate(2 * config.eval_episodes)
+    finally:
+        agent.close()
     train_seconds = final["train_seconds"]
     summary = {
         **final,
@@ -249,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except NonFiniteError as err:
-        print(f"error: training stopped: {err}; the last checkpoint is intact",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: training stopped: {err}; the last checkpoint is intact",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is intact", file=sys.stderr)

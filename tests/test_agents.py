@@ -14,8 +14,14 @@ from pes_rl.errors import ConfigError, NonFiniteError
 @pytest.mark.parametrize("cls", [PES, NRES, TruncatedES, FullES])
 def test_same_seed_gives_identical_parameters(cls):
     def run(seed):
-        agent = cls(env="linear_quadratic", num_particles=6, truncation_length=5,
-                    sigma=0.1, learning_rate=0.05, seed=seed)  # fmt: skip
+        agent = cls(
+            env="linear_quadratic",
+            num_particles=6,
+            truncation_length=5,
+            sigma=0.1,
+            learning_rate=0.05,
+            seed=seed,
+        )
         infos = [agent.update() for _ in range(5)]
         return np.asarray(agent.theta), [i["env_steps"] for i in infos]
 
@@ -29,8 +35,9 @@ def test_same_seed_gives_identical_parameters(cls):
 
 def test_swimmer_is_deterministic_per_seed():
     def run():
-        agent = PES(env="swimmer", num_particles=4, truncation_length=10,
-                    horizon=40, seed=7)  # fmt: skip
+        agent = PES(
+            env="swimmer", num_particles=4, truncation_length=10, horizon=40, seed=7
+        )
         for _ in range(3):
             agent.update()
         return np.asarray(agent.theta)
@@ -115,8 +122,12 @@ def test_mlp_and_custom_flax_policy(lq_pes):
 
 
 def test_custom_env_registration_and_instances():
-    register("lq_short", gymnasium=LinearQuadraticEnv, max_episode_steps=10,
-             episode_length=10)  # fmt: skip
+    register(
+        "lq_short",
+        gymnasium=LinearQuadraticEnv,
+        max_episode_steps=10,
+        episode_length=10,
+    )
     agent = PES(env="lq_short", num_particles=4, truncation_length=5)
     assert agent.horizon == 10
     agent.update()
@@ -151,8 +162,13 @@ def test_non_finite_reward_stops_before_the_parameters_change():
             return obs, (np.inf if self.t == 12 else reward), term, trunc, info
 
     env = gym.wrappers.TimeLimit(Explodes(), 20)
-    agent = PES(env=env, num_particles=4, truncation_length=5, stagger=False,
-                optimizer=optax.sgd(0.1))  # fmt: skip
+    agent = PES(
+        env=env,
+        num_particles=4,
+        truncation_length=5,
+        stagger=False,
+        optimizer=optax.sgd(0.1),
+    )
     agent.update()
     agent.update()
     theta = np.asarray(agent.theta)

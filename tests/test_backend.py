@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pes_rl.envs import GymnasiumBackend, LinearQuadraticEnv
-from pes_rl.envs.gymnasium_backend import copy_env_state
+from pes_rl.envs.pool import restore_env, snapshot_env
 
 
 def lq_backend(num_envs=2, horizon=6, **env_kwargs):
@@ -75,11 +75,13 @@ def test_broadcast_copies_the_source_state_into_all_particles():
     backend = lq_backend(num_envs=3, horizon=6)
     backend.partner = np.array([1, 0, 2])
     backend.unroll(constant_policy([0.0, 0.0, 1.0]), 2, broadcast_from=2)
-    states = [env.unwrapped.state for env in backend.envs]
+    states = [env.unwrapped.state for env in backend.pool.envs]
     assert states[2] == pytest.approx(1.9)
     backend.unroll(constant_policy([0.0, 0.0, 0.0]), 1, broadcast_from=2)
     # Every env started the window from s = 1.9, then took action 0.
-    np.testing.assert_allclose([env.unwrapped.state for env in backend.envs], 0.9 * 1.9)
+    np.testing.assert_allclose(
+        [env.unwrapped.state for env in backend.pool.envs], 0.9 * 1.9
+    )
 
 
 def test_mujoco_state_copy_gives_identical_trajectories():
@@ -88,7 +90,7 @@ def test_mujoco_state_copy_gives_identical_trajectories():
     target.reset(seed=2)
     for _ in range(5):
         source.step(np.array([0.5, -0.3], np.float32))
-    copy_env_state(source, target)
+    restore_env(target, snapshot_env(source))
     action = np.array([-0.2, 0.7], np.float32)
     for _ in range(3):
         a, b = source.step(action), target.step(action)
@@ -107,3 +109,28 @@ def test_non_finite_reward_names_particle_and_step():
     )
     with pytest.raises(Exception, match=r"particle 0 at step 2 of its episode"):
         backend.unroll(constant_policy([0.0, 0.0]), 5)
+
+
+def test_worker_processes_match_the_serial_pool():
+    from pes_rl.agents import PES, TruncatedES
+
+    def run(cls, num_workers):
+        agent = cls(
+            env="linear_quadratic",
+            num_particles=6,
+            truncation_length=5,
+            sigma=0.1,
+            learning_rate=0.005,
+            seed=3,
+            num_workers=num_workers,
+        )
+        try:
+            infos = [agent.update() for _ in range(4)]
+            return np.asarray(agent.theta), [i["window_return"] for i in infos]
+        finally:
+            agent.close()
+
+    for cls in (PES, TruncatedES):  # TES copies state across processes
+        serial, parallel = run(cls, 0), run(cls, 2)
+        np.testing.assert_array_equal(serial[0], parallel[0])
+        assert serial[1] == parallel[1]

@@ -30,8 +30,16 @@ def run_cli(*args, cwd=None):
 
 def test_cli_smoke_run_writes_a_run_directory(tmp_path):
     run_dir = tmp_path / "run"
-    result = run_cli("--env", "linear_quadratic", "--total-steps", "3000",
-                     "--eval-every", "1000", "--run-dir", str(run_dir))  # fmt: skip
+    result = run_cli(
+        "--env",
+        "linear_quadratic",
+        "--total-steps",
+        "3000",
+        "--eval-every",
+        "1000",
+        "--run-dir",
+        str(run_dir),
+    )
     assert result.returncode == 0, result.stderr
     assert "final eval return" in result.stdout
     config = json.loads((run_dir / "config.json").read_text())
@@ -48,9 +56,19 @@ def test_cli_smoke_run_writes_a_run_directory(tmp_path):
 
 
 def test_cli_module_env_id_form(tmp_path):
-    result = run_cli("--env", "custom_env_module:CustomLQ-v0", "--algo", "nres",
-                     "--truncation-length", "5", "--total-steps", "500",
-                     "--no-progress", "--run-dir", str(tmp_path / "r"))  # fmt: skip
+    result = run_cli(
+        "--env",
+        "custom_env_module:CustomLQ-v0",
+        "--algo",
+        "nres",
+        "--truncation-length",
+        "5",
+        "--total-steps",
+        "500",
+        "--no-progress",
+        "--run-dir",
+        str(tmp_path / "r"),
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "r" / "config.json").read_text())["horizon"] == 10
 
@@ -117,8 +135,19 @@ class BlowsUp(LinearQuadraticEnv):
 def test_non_finite_observation_stops_and_keeps_the_checkpoint(tmp_path, capsys):
     gym.register(id="BlowsUp-v0", entry_point=BlowsUp, max_episode_steps=20)
     run_dir = tmp_path / "run"
-    code = main(["--env", "BlowsUp-v0", "--truncation-length", "5", "--no-progress",
-                 "--eval-every", "1000", "--run-dir", str(run_dir)])  # fmt: skip
+    code = main(
+        [
+            "--env",
+            "BlowsUp-v0",
+            "--truncation-length",
+            "5",
+            "--no-progress",
+            "--eval-every",
+            "1000",
+            "--run-dir",
+            str(run_dir),
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "non-finite" in err and "particle" in err and "step" in err

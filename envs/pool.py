@@ -1,0 +1,190 @@
+"""Sub-environment pools: the part of the Gymnasium backend that steps envs.
+
+``SerialPool`` steps them in this process. ``ProcessPool`` spreads them over
+worker processes (``spawn`` context, safe once JAX is loaded) that step their
+share in parallel. Both step only the envs they are asked to, so a member
+whose episode ended can absorb without being simulated.
+"""
+
+import copy
+import multiprocessing as mp
+import traceback
+from collections.abc import Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+StepResult = tuple[np.ndarray, np.ndarray, np.ndarray]  # obs, rewards, done
+
+
+def _flat_obs(obs) -> np.ndarray:
+    return np.asarray(obs, np.float32).reshape(-1)
+
+
+class _Envs:
+    """A list of envs with batched reset, step, and state snapshots."""
+
+    def __init__(self, make_env: Callable[[], gym.Env], count: int):
+        self.envs = [make_env() for _ in range(count)]
+
+    def reset(self, indices: Sequence[int], seeds: Sequence[int]) -> np.ndarray:
+        return np.stack(
+            [
+                _flat_obs(self.envs[i].reset(seed=int(s))[0])
+                for i, s in zip(indices, seeds, strict=True)
+            ]
+        )
+
+    def step(self, indices: Sequence[int], actions: np.ndarray) -> StepResult:
+        obs, rewards, done = [], np.empty(len(indices)), np.empty(len(indices), bool)
+        for k, i in enumerate(indices):
+            o, r, terminated, truncated, _ = self.envs[i].step(actions[k])
+            obs.append(_flat_obs(o))
+            rewards[k] = r
+            done[k] = terminated or truncated
+        return np.stack(obs), rewards, done
+
+    def snapshot(self, index: int):
+        return snapshot_env(self.envs[index])
+
+    def restore(self, indices: Sequence[int], snapshot) -> None:
+        for i in indices:
+            restore_env(self.envs[i], snapshot)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+class SerialPool(_Envs):
+    def __init__(self, make_env: Callable[[], gym.Env], num_envs: int):
+        super().__init__(make_env, num_envs)
+        self.observation_space = self.envs[0].observation_space
+        self.action_space = self.envs[0].action_space
+
+
+def _worker(conn, make_env, count) -> None:
+    try:
+        envs = _Envs(make_env, count)
+        conn.send(("ok", (envs.envs[0].observation_space, envs.envs[0].action_space)))
+        while True:
+            command, args = conn.recv()
+            if command == "close":
+                envs.close()
+                break
+            conn.send(("ok", getattr(envs, command)(*args)))
+    except Exception:
+        conn.send(("error", traceback.format_exc()))
+
+
+class ProcessPool:
+    """Envs split into contiguous blocks, one block per worker process."""
+
+    def __init__(
+        self, make_env: Callable[[], gym.Env], num_envs: int, num_workers: int
+    ):
+        num_workers = max(1, min(num_workers, num_envs))
+        bounds = np.linspace(0, num_envs, num_workers + 1).astype(int)
+        self.starts = bounds[:-1]
+        self.worker_of = np.repeat(np.arange(num_workers), np.diff(bounds))
+        context = mp.get_context("spawn")
+        self.conns, self.processes = [], []
+        for count in np.diff(bounds):
+            parent, child = context.Pipe()
+            process = context.Process(
+                target=_worker, args=(child, make_env, int(count)), daemon=True
+            )
+            process.start()
+            child.close()
+            self.conns.append(parent)
+            self.processes.append(process)
+        spaces = [self._receive(conn) for conn in self.conns]
+        self.observation_space, self.action_space = spaces[0]
+
+    @staticmethod
+    def _receive(conn):
+        status, payload = conn.recv()
+        if status == "error":
+            raise RuntimeError(f"an environment worker failed:\n{payload}")
+        return payload
+
+    def _scatter(self, command: str, indices: Sequence[int], *arrays) -> list:
+        """Send each worker its share of ``indices`` (and rows of ``arrays``),
+        then gather the answers in worker order."""
+        indices = np.asarray(indices, int)
+        owners = self.worker_of[indices]
+        busy = []
+        for worker, conn in enumerate(self.conns):
+            rows = np.flatnonzero(owners == worker)
+            if rows.size:
+                local = (indices[rows] - self.starts[worker]).tolist()
+                conn.send((command, (local, *(a[rows] for a in arrays))))
+                busy.append(conn)
+        return [self._receive(conn) for conn in busy]
+
+    def reset(self, indices: Sequence[int], seeds: Sequence[int]) -> np.ndarray:
+        return np.concatenate(self._scatter("reset", indices, np.asarray(seeds)))
+
+    def step(self, indices: Sequence[int], actions: np.ndarray) -> StepResult:
+        parts = self._scatter("step", indices, actions)
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+
+    def snapshot(self, index: int):
+        worker = self.worker_of[index]
+        self.conns[worker].send(("snapshot", (index - self.starts[worker],)))
+        return self._receive(self.conns[worker])
+
+    def restore(self, indices: Sequence[int], snapshot) -> None:
+        indices = np.asarray(indices, int)
+        for worker, conn in enumerate(self.conns):
+            local = indices[self.worker_of[indices] == worker] - self.starts[worker]
+            if local.size:
+                conn.send(("restore", (local.tolist(), snapshot)))
+                self._receive(conn)
+
+    def close(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send(("close", ()))
+            except (BrokenPipeError, OSError):
+                pass
+        for process in self.processes:
+            process.join(timeout=5)
+
+
+def snapshot_env(env: gym.Env):
+    """Everything needed to continue ``env`` elsewhere: the MuJoCo physics
+    state (or the whole unwrapped env otherwise) and the wrappers' own
+    bookkeeping (the time limit's step count, the checkers' flags)."""
+    inner = env.unwrapped
+    if hasattr(inner, "model") and hasattr(inner, "data"):
+        import mujoco
+
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        core = np.empty(mujoco.mj_stateSize(inner.model, spec))
+        mujoco.mj_getState(inner.model, inner.data, core, spec)
+    else:
+        core = copy.deepcopy(inner.__dict__)
+    wrappers = []
+    while isinstance(env, gym.Wrapper):
+        wrappers.append(
+            copy.deepcopy({k: v for k, v in env.__dict__.items() if k != "env"})
+        )
+        env = env.env
+    return core, wrappers
+
+
+def restore_env(env: gym.Env, snapshot) -> None:
+    core, wrappers = snapshot
+    inner = env.unwrapped
+    if isinstance(core, np.ndarray):
+        import mujoco
+
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        mujoco.mj_setState(inner.model, inner.data, core, spec)
+        mujoco.mj_forward(inner.model, inner.data)
+    else:
+        inner.__dict__.update(copy.deepcopy(core))
+    for state in wrappers:
+        env.__dict__.update(copy.deepcopy(state))
+        env = env.env

@@ -1,0 +1,85 @@
+"""Training throughput against stepping the same environments with no learning.
+
+In one run, alternating to share the machine's noise fairly:
+- baseline: N sub-environments made exactly as the agent makes them, stepped
+  in a plain Python loop with the zero action, reset when their episode ends;
+- training: the agent's ``learn`` over the same number of env steps (after
+  one update that compiles everything, so compile time is reported apart).
+Prints both rates in env-steps/s and their ratio (goal: >= 0.85).
+
+    python experiments/benchmark_throughput.py --env swimmer --steps 200000
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from pes_rl.agents import ALGORITHMS
+from pes_rl.envs.registry import gymnasium_factory
+
+
+def zero_policy_rate(env: str, num_envs: int, steps: int) -> float:
+    make_env, _, _ = gymnasium_factory(env, None)
+    envs = [make_env() for _ in range(num_envs)]
+    for i, e in enumerate(envs):
+        e.reset(seed=i)
+    action = np.zeros(envs[0].action_space.shape, np.float32)
+    start, done_steps = time.perf_counter(), 0
+    while done_steps < steps:
+        for i, e in enumerate(envs):
+            _, _, terminated, truncated, _ = e.step(action)
+            if terminated or truncated:
+                e.reset(seed=i)
+        done_steps += num_envs
+    return done_steps / (time.perf_counter() - start)
+
+
+def training_rate(algo: str, env: str, steps: int, **kwargs) -> tuple[float, float]:
+    start = time.perf_counter()
+    agent = ALGORITHMS[algo](env=env, **kwargs)
+    agent.update()  # compiles
+    startup = time.perf_counter() - start
+    first, start = agent.env_steps, time.perf_counter()
+    agent.learn(first + steps, progress_bar=False)
+    return (agent.env_steps - first) / (time.perf_counter() - start), startup
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", default="swimmer")
+    parser.add_argument("--algo", default="pes", choices=sorted(ALGORITHMS))
+    parser.add_argument("--num-particles", type=int, default=20)
+    parser.add_argument("--truncation-length", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    kwargs = dict(
+        num_particles=args.num_particles,
+        truncation_length=args.truncation_length,
+        fitness_shaping="std",
+    )
+    baseline, training, startup = [], [], []
+    for _ in range(args.repeats):
+        baseline.append(zero_policy_rate(args.env, args.num_particles, args.steps))
+        rate, seconds = training_rate(args.algo, args.env, args.steps, **kwargs)
+        training.append(rate)
+        startup.append(seconds)
+    result = {
+        "env": args.env,
+        "algo": args.algo,
+        "num_envs": args.num_particles,
+        "steps_per_measurement": args.steps,
+        "zero_policy_steps_per_s": round(float(np.median(baseline))),
+        "training_steps_per_s": round(float(np.median(training))),
+        "ratio": round(float(np.median(training) / np.median(baseline)), 3),
+        "startup_seconds": round(float(np.median(startup)), 2),
+        "all_zero_policy": [round(x) for x in baseline],
+        "all_training": [round(x) for x in training],
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
