@@ -175,3 +175,54 @@ def test_non_finite_reward_stops_before_the_parameters_change():
     with pytest.raises(NonFiniteError, match="particle 0 at step 12"):
         agent.update()
     np.testing.assert_array_equal(agent.theta, theta)
+
+
+class FirstActionDecides(gym.Env):
+    """Reward 1 per step; terminates at step 3 if the episode's first action
+    was positive. With theta = 0 the two members of a pair act with opposite
+    signs, so exactly one of them terminates early."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.ones(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        if self.t == 1:
+            self.doomed = bool(action[0] > 0)
+        return np.ones(1, np.float32), 1.0, self.t >= 3 and self.doomed, False, {}
+
+
+@pytest.mark.parametrize("cls", [PES, NRES])
+def test_accumulators_survive_an_early_termination_until_the_pair_ends(cls):
+    env = gym.wrappers.TimeLimit(FirstActionDecides(), 20)
+    agent = cls(
+        env=env,
+        num_particles=2,
+        truncation_length=5,
+        stagger=False,
+        optimizer=optax.set_to_zero(),
+    )
+    first_eps = None
+    for window in range(4):
+        info = agent.update()
+        assert list(agent.backend.clock) == [5 * (window + 1)] * 2
+        # The terminated member absorbs: its episode return stays at 3.
+        np.testing.assert_array_equal(
+            sorted(agent.backend.episode_return), [3.0, 5.0 * (window + 1)]
+        )
+        if window == 0:
+            first_eps = np.asarray(agent.est_state.eps)
+        xi = np.asarray(agent.est_state.xi)
+        if window < 3:
+            assert np.all(xi != 0)  # one member ended, the pair did not
+            if cls is NRES:
+                np.testing.assert_array_equal(agent.est_state.eps, first_eps)
+        else:
+            np.testing.assert_array_equal(xi, 0.0)  # horizon: the pair ended
+            assert info["episodes_completed"] == 2
+    assert agent.env_steps == 20 + 3  # the terminated member was not stepped
