@@ -10,6 +10,7 @@ import optax
 from pes_rl.errors import ConfigError
 from pes_rl.estimators import FITNESS_SHAPINGS
 from pes_rl.policies import POLICIES
+from pes_rl.schedules import LinearDecay
 
 BACKENDS = ("gymnasium", "brax", "auto")
 OPTIMIZERS = ("sgd", "adam")
@@ -29,10 +30,11 @@ class AgentConfig:
     """K, environment steps per window (one optimiser step per window)."""
     horizon: int | None = None
     """T, episode length; defaults to the environment's episode limit."""
-    sigma: float = 0.3
-    """Standard deviation of the parameter perturbations."""
-    learning_rate: float = 0.1
-    """Optimiser step size."""
+    sigma: Any = 0.3
+    """Standard deviation of the parameter perturbations, or a schedule over
+    windows (e.g. ``pes_rl.schedules.LinearDecay``)."""
+    learning_rate: Any = 0.1
+    """Optimiser step size, or a schedule over updates."""
     optimizer: Any = "sgd"
     """sgd, adam, or an optax.GradientTransformation."""
     fitness_shaping: str = "none"
@@ -73,6 +75,10 @@ class AgentConfig:
             positive_int("horizon", self.horizon)
         for name in ("sigma", "learning_rate"):
             value = getattr(self, name)
+            if isinstance(value, LinearDecay):
+                value = min(value.start, value.end)
+            if callable(value):
+                continue
             if (
                 not isinstance(value, int | float)
                 or not math.isfinite(value)

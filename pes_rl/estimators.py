@@ -7,16 +7,20 @@ TES: the same paper's Algorithm 1. FullES: Salimans et al. 2017
 (arXiv 1703.03864).
 
 Symbols follow the PES paper: ``sigma`` is the perturbation scale, ``eps`` a
-particle's perturbation for the current window, ``xi`` the weight its window
-return is multiplied by (for PES the sum of its perturbations since its
-episode began). The ascent direction on expected return is
-``g = sum_i w_i R_i / (N sigma^2)``.
+particle's perturbation for the current window, and the weight w_i of its
+window return is xi (PES: the sum of its perturbations since its episode
+began) or eps. The ascent direction on expected return is
+``g = sum_i w_i R_i / (N sigma^2)``. ``sigma`` may follow a schedule over
+windows; the state then keeps ``score = sum eps / sigma_w^2`` over the same
+windows (Stein's lemma per window), which is ``w / sigma^2`` for a constant
+sigma, and ``g = sum_i score_i R_i / N``.
 
 Particles come in antithetic pairs laid out next to each other: particle 2j
 uses +eps_j and particle 2j+1 uses -eps_j. The four estimators differ only in
 two switches, so they share one implementation.
 """
 
+from collections.abc import Callable
 from typing import Literal, NamedTuple, Protocol
 
 import jax
@@ -25,13 +29,15 @@ from flax import struct
 
 FitnessShaping = Literal["none", "std", "centered_ranks"]
 FITNESS_SHAPINGS = ("none", "std", "centered_ranks")
+Schedule = float | Callable[[jax.Array], jax.Array]  # window count -> value
 
 
 @struct.dataclass
 class EstimatorState:
     eps: jax.Array  # [N, D] perturbation used in the current window
-    xi: jax.Array  # [N, D] weight of the window return: xi (PES) or eps
+    score: jax.Array  # [N, D] weight / sigma^2: sum eps/sigma^2 (PES) or eps/sigma^2
     redraw: jax.Array  # [N] bool, draw a fresh eps at the next ask
+    count: jax.Array  # [] int, windows asked so far (drives a sigma schedule)
 
 
 class Ask(Protocol):
@@ -80,7 +86,7 @@ def shape_fitness(returns: jax.Array, shaping: FitnessShaping) -> jax.Array:
 
 def make_estimator(
     *,
-    sigma: float,
+    sigma: Schedule,
     accumulate: bool,
     reuse_noise: bool,
     fitness_shaping: FitnessShaping = "none",
@@ -93,47 +99,58 @@ def make_estimator(
     def init(num_particles: int, dim: int) -> EstimatorState:
         zeros = jnp.zeros((num_particles, dim), jnp.float32)
         return EstimatorState(
-            eps=zeros, xi=zeros, redraw=jnp.ones((num_particles,), bool)
+            eps=zeros,
+            score=zeros,
+            redraw=jnp.ones((num_particles,), bool),
+            count=jnp.zeros((), jnp.int32),
         )
 
     def ask(key: jax.Array, state: EstimatorState) -> EstimatorState:
         num_particles, dim = state.eps.shape
-        half = sigma * jax.random.normal(key, (num_particles // 2, dim))
+        sigma_now = sigma(state.count) if callable(sigma) else sigma
+        half = sigma_now * jax.random.normal(key, (num_particles // 2, dim))
         fresh = jnp.stack([half, -half], axis=1).reshape(num_particles, dim)
-        eps = (
-            jnp.where(state.redraw[:, None], fresh, state.eps) if reuse_noise else fresh
+        if reuse_noise:  # an episode keeps its eps and the sigma it was drawn with
+            redraw = state.redraw[:, None]
+            eps = jnp.where(redraw, fresh, state.eps)
+            score = jnp.where(redraw, fresh / sigma_now**2, state.score)
+        else:
+            eps = fresh
+            score = fresh / sigma_now**2 + (state.score if accumulate else 0.0)
+        return EstimatorState(
+            eps=eps,
+            score=score,
+            redraw=jnp.zeros_like(state.redraw),
+            count=state.count + 1,
         )
-        xi = state.xi + eps if accumulate else eps
-        return EstimatorState(eps=eps, xi=xi, redraw=jnp.zeros_like(state.redraw))
 
     def tell(state: EstimatorState, returns: jax.Array, episode_ended: jax.Array):
-        num_particles = returns.shape[0]
         fitness = shape_fitness(returns.astype(jnp.float32), fitness_shaping)
-        grad = state.xi.T @ fitness / (num_particles * sigma**2)
-        ended = episode_ended[:, None]
-        next_state = EstimatorState(
-            eps=state.eps,
-            xi=jnp.where(ended, 0.0, state.xi),
-            redraw=episode_ended,
-        )
-        return grad, next_state
+        grad = state.score.T @ fitness / returns.shape[0]
+        if accumulate:  # an ended episode's accumulator starts again from zero
+            score = jnp.where(episode_ended[:, None], 0.0, state.score)
+        else:
+            score = state.score
+        return grad, state.replace(score=score, redraw=episode_ended)
 
     return Estimator(init=init, ask=ask, tell=tell)
 
 
-def pes(sigma: float, fitness_shaping: FitnessShaping = "none") -> Estimator:
+def pes(sigma: Schedule, fitness_shaping: FitnessShaping = "none") -> Estimator:
     return make_estimator(
         sigma=sigma, accumulate=True, reuse_noise=False, fitness_shaping=fitness_shaping
     )
 
 
-def nres(sigma: float, fitness_shaping: FitnessShaping = "none") -> Estimator:
+def nres(sigma: Schedule, fitness_shaping: FitnessShaping = "none") -> Estimator:
     return make_estimator(
         sigma=sigma, accumulate=False, reuse_noise=True, fitness_shaping=fitness_shaping
     )
 
 
-def truncated_es(sigma: float, fitness_shaping: FitnessShaping = "none") -> Estimator:
+def truncated_es(
+    sigma: Schedule, fitness_shaping: FitnessShaping = "none"
+) -> Estimator:
     """TES and FullES share this rule; they differ in how the backend runs
     windows (a shared start state, or whole episodes from reset)."""
     return make_estimator(

@@ -176,6 +176,7 @@ def _prepare_run_dir(config: TrainConfig) -> Path:
 
 def run(config: TrainConfig) -> dict[str, Any]:
     """Train as the CLI does and return the final summary."""
+    start = time.perf_counter()  # "seconds" include building envs and compiling
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {config.algo!r}: use one of {ALGOS}")
     for name in ("total_steps", "eval_every", "eval_episodes"):
@@ -203,7 +204,6 @@ def run(config: TrainConfig) -> dict[str, Any]:
         file=sys.stderr,
     )
     checkpoint = run_dir / "checkpoint.pkl"
-    start = time.perf_counter()
     eval_seconds = 0.0
     next_eval = 0
 

@@ -12,19 +12,25 @@ from pes_rl.estimators import (
     shape_fitness,
     truncated_es,
 )
+from pes_rl.schedules import LinearDecay
 
 
-def state(xi, eps=None, redraw=(False, False)):
-    xi = jnp.asarray(xi, jnp.float32)
-    eps = xi if eps is None else jnp.asarray(eps, jnp.float32)
-    return EstimatorState(eps=eps, xi=xi, redraw=jnp.asarray(redraw))
+def state(weight, sigma, eps=None):
+    """A state whose window-return weight (xi or eps) is ``weight``."""
+    weight = jnp.asarray(weight, jnp.float32)
+    return EstimatorState(
+        eps=weight if eps is None else jnp.asarray(eps, jnp.float32),
+        score=weight / sigma**2,
+        redraw=jnp.zeros(weight.shape[0], bool),
+        count=jnp.zeros((), jnp.int32),
+    )
 
 
 def test_tell_is_weighted_sum_over_n_sigma_squared():
     # g = (xi_0 R_0 + xi_1 R_1) / (N sigma^2) with sigma = 0.5, N = 2:
     # ((1, 2) * 3 + (-1, -2) * 1) / 0.5 = (2, 4) / 0.5 = (4, 8)
     grad, _ = pes(0.5).tell(
-        state([[1.0, 2.0], [-1.0, -2.0]]),
+        state([[1.0, 2.0], [-1.0, -2.0]], 0.5),
         jnp.array([3.0, 1.0]),
         jnp.array([False, False]),
     )
@@ -45,17 +51,17 @@ def test_pes_accumulates_until_the_episode_ends():
     s = estimator.init(2, 2)
     s1 = estimator.ask(jax.random.key(1), s)
     s2 = estimator.ask(jax.random.key(2), s1)
-    np.testing.assert_allclose(s2.xi, s1.eps + s2.eps, rtol=1e-6)
+    np.testing.assert_allclose(s2.score, s1.eps + s2.eps, rtol=1e-6)
     # xi includes this window's eps, and the weight used is xi, not eps:
     # R = (1, 0) gives g = xi_0 / 2.
     grad, s3 = estimator.tell(s2, jnp.array([1.0, 0.0]), jnp.array([False, False]))
-    np.testing.assert_allclose(grad, s2.xi[0] / 2, rtol=1e-6)
-    np.testing.assert_allclose(s3.xi, s2.xi)
+    np.testing.assert_allclose(grad, s2.score[0] / 2, rtol=1e-6)
+    np.testing.assert_allclose(s3.score, s2.score)
     # The episode ends: the accumulator restarts from the next window's eps.
     _, s4 = estimator.tell(s3, jnp.array([1.0, 0.0]), jnp.array([True, True]))
-    np.testing.assert_allclose(s4.xi, 0.0)
+    np.testing.assert_allclose(s4.score, 0.0)
     s5 = estimator.ask(jax.random.key(3), s4)
-    np.testing.assert_allclose(s5.xi, s5.eps)
+    np.testing.assert_allclose(s5.score, s5.eps)
 
 
 def test_nres_reuses_noise_within_an_episode_and_redraws_after():
@@ -64,7 +70,7 @@ def test_nres_reuses_noise_within_an_episode_and_redraws_after():
     _, s1 = estimator.tell(s1, jnp.array([1.0, 2.0]), jnp.array([False, False]))
     s2 = estimator.ask(jax.random.key(2), s1)
     np.testing.assert_allclose(s2.eps, s1.eps)
-    np.testing.assert_allclose(s2.xi, s1.eps)  # the weight is eps, never a sum
+    np.testing.assert_allclose(s2.score, s1.eps)  # the weight is eps, never a sum
     _, s2 = estimator.tell(s2, jnp.array([1.0, 2.0]), jnp.array([True, True]))
     s3 = estimator.ask(jax.random.key(3), s2)
     assert not np.allclose(s3.eps, s1.eps)
@@ -76,7 +82,7 @@ def test_weight_is_this_windows_eps(make):
     # g = ((0.5, -1) * 2 + (-0.5, 1) * 4) / (2 * 0.25) = (-1, 2) / 0.5 = (-2, 4)
     eps = [[0.5, -1.0], [-0.5, 1.0]]
     grad, _ = make(0.5).tell(
-        state(eps, eps), jnp.array([2.0, 4.0]), jnp.array([False, False])
+        state(eps, 0.5), jnp.array([2.0, 4.0]), jnp.array([False, False])
     )
     np.testing.assert_allclose(grad, [-2.0, 4.0])
 
@@ -92,3 +98,12 @@ def test_fitness_shaping():
     )
     # Equal returns carry no information: zero, not a division by zero.
     np.testing.assert_allclose(shape_fitness(jnp.ones(4), "std"), 0.0)
+
+
+def test_sigma_schedule_weights_each_window_by_its_own_sigma():
+    estimator = pes(LinearDecay(start=1.0, end=0.5, steps=1))
+    s1 = estimator.ask(jax.random.key(1), estimator.init(2, 2))
+    s2 = estimator.ask(jax.random.key(2), s1)
+    z = jax.random.normal(jax.random.key(2), (1, 2))[0]
+    np.testing.assert_allclose(s2.eps[0], 0.5 * z, rtol=1e-6)
+    np.testing.assert_allclose(s2.score, s1.eps / 1.0 + s2.eps / 0.25, rtol=1e-6)

@@ -22,6 +22,7 @@ import optax
 import pytest
 
 from pes_rl.agents import NRES, PES, FullES, TruncatedES
+from pes_rl.schedules import LinearDecay
 
 HORIZON, WINDOW = 20, 5
 NUM_WINDOWS = HORIZON // WINDOW
@@ -58,13 +59,13 @@ TRUE_PER_WINDOW = JACOBIAN.sum(axis=(0, 1)) / NUM_WINDOWS
 TRUNCATED_PER_WINDOW = jnp.einsum("wwd->d", JACOBIAN) / NUM_WINDOWS
 
 
-def make_agent(cls, seed, **kwargs):
+def make_agent(cls, seed, sigma=SIGMA, **kwargs):
     agent = cls(
         env="linear_quadratic",
         num_particles=NUM_PARTICLES,
         truncation_length=WINDOW,
         horizon=HORIZON,
-        sigma=SIGMA,
+        sigma=sigma,
         optimizer=FROZEN,
         seed=seed,
         **kwargs,
@@ -74,11 +75,11 @@ def make_agent(cls, seed, **kwargs):
 
 
 @functools.cache
-def samples(cls, num_updates: int) -> np.ndarray:
+def samples(cls, num_updates: int, sigma=SIGMA) -> np.ndarray:
     """Per seed, the mean of the first ``num_updates`` estimates."""
     out = []
     for seed in range(NUM_SEEDS):
-        agent = make_agent(cls, seed)
+        agent = make_agent(cls, seed, sigma)
         out.append(np.mean([agent.update()["grad"] for _ in range(num_updates)], 0))
     return np.array(out)
 
@@ -91,6 +92,13 @@ def z_scores(draws: np.ndarray, truth) -> np.ndarray:
 @pytest.mark.parametrize("cls", [PES, NRES])
 def test_first_update_after_staggered_start_is_unbiased(cls):
     z = z_scores(samples(cls, 1), TRUE_PER_WINDOW)
+    assert np.all(np.abs(z) < TOLERANCE), z
+
+
+def test_pes_with_a_sigma_schedule_is_unbiased():
+    # sigma changes every window, during the warm-up and after it.
+    draws = samples(PES, NUM_WINDOWS, LinearDecay(0.3, 0.1, 2 * NUM_WINDOWS))
+    z = z_scores(draws, TRUE_PER_WINDOW)
     assert np.all(np.abs(z) < TOLERANCE), z
 
 

@@ -1,0 +1,22 @@
+"""Schedules for sigma and the learning rate: a picklable, hashable value
+that optax and the estimators call with a step count."""
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+
+
+@dataclass(frozen=True)
+class LinearDecay:
+    """From ``start`` to ``end`` linearly over ``steps`` counts, then ``end``.
+
+    Counts are optimiser updates for a learning rate and windows (warm-up
+    included) for sigma."""
+
+    start: float
+    end: float
+    steps: int
+
+    def __call__(self, count):
+        fraction = jnp.clip(count / self.steps, 0.0, 1.0)
+        return self.start + fraction * (self.end - self.start)

@@ -1,0 +1,43 @@
+"""Slow tier (``pytest -m slow``): the main job's learning claim on Swimmer."""
+
+import pytest
+
+from pes_rl.train import parse_config, run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_swimmer_run_reaches_350(seed, tmp_path):
+    config = parse_config(
+        [
+            "--env",
+            "swimmer",
+            "--seed",
+            str(seed),
+            "--no-progress",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ]
+    )
+    summary = run(config)
+    assert summary["env_steps"] <= 1_000_000
+    assert summary["eval_return"] >= 350
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["nres", "es"])
+def test_other_unbiased_estimators_learn_swimmer(algo, tmp_path):
+    config = parse_config(
+        [
+            "--env",
+            "swimmer",
+            "--algo",
+            algo,
+            "--total-steps",
+            "300000",
+            "--no-progress",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert run(config)["eval_return"] >= 100
