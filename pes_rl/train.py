@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+
+from pes_rl.envs.registry import gymnasium_id
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.presets import preset_for
+from pes_rl.schedules import LinearDecay
 
 ALGOS = ("pes", "nres", "tes", "es")
 
@@ -44,6 +48,10 @@ class TrainConfig:
     """Perturbation standard deviation."""
     learning_rate: float = 0.1
     """Optimiser step size."""
+    sigma_final: float | None = None
+    """If given, sigma decays linearly to this value over the run."""
+    learning_rate_final: float | None = None
+    """If given, the learning rate decays linearly to this value over the run."""
     optimizer: str = "sgd"
     """sgd or adam."""
     fitness_shaping: str = "none"
@@ -78,7 +86,23 @@ class TrainConfig:
         ).split()
         kwargs = {k: getattr(self, k) for k in keys}
         kwargs["num_workers"] = (os.cpu_count() or 1) if self.async_envs else 0
+        windows = self._expected_windows()
+        if self.sigma_final is not None:
+            kwargs["sigma"] = LinearDecay(self.sigma, self.sigma_final, windows)
+        if self.learning_rate_final is not None:
+            kwargs["learning_rate"] = LinearDecay(
+                self.learning_rate, self.learning_rate_final, windows
+            )
         return {"env": self.env, "env_kwargs": self.env_kwargs or None, **kwargs}
+
+    def _expected_windows(self) -> int:
+        """Windows (and so updates) the run's budget buys when every
+        particle is stepped for the whole window: the decay length."""
+        window = self.truncation_length
+        if self.algo == "es":
+            window = self.horizon or gym.spec(gymnasium_id(self.env)).max_episode_steps
+        envs = self.num_particles + (1 if self.algo == "tes" else 0)
+        return max(1, self.total_steps // (envs * window))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
         "horizon": int,
         "sigma": float,
         "learning_rate": float,
+        "sigma_final": float,
+        "learning_rate_final": float,
         "seed": int,
         "eval_every": int,
         "eval_episodes": int,
