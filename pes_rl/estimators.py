@@ -21,7 +21,7 @@ two switches, so they share one implementation.
 """
 
 from collections.abc import Callable
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,16 +40,6 @@ class EstimatorState:
     count: jax.Array  # [] int, windows asked so far (drives a sigma schedule)
 
 
-class Ask(Protocol):
-    def __call__(self, key: jax.Array, state: EstimatorState) -> EstimatorState: ...
-
-
-class Tell(Protocol):
-    def __call__(
-        self, state: EstimatorState, returns: jax.Array, episode_ended: jax.Array
-    ) -> tuple[jax.Array, EstimatorState]: ...
-
-
 class Estimator(NamedTuple):
     """A bundle of pure functions closed over the estimator's hyperparameters.
 
@@ -59,9 +49,11 @@ class Estimator(NamedTuple):
     window, clearing what an ended episode invalidates.
     """
 
-    init: callable
-    ask: Ask
-    tell: Tell
+    init: Callable[[int, int], EstimatorState]
+    ask: Callable[[jax.Array, EstimatorState], EstimatorState]
+    tell: Callable[
+        [EstimatorState, jax.Array, jax.Array], tuple[jax.Array, EstimatorState]
+    ]
 
 
 def shape_fitness(returns: jax.Array, shaping: FitnessShaping) -> jax.Array:

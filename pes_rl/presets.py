@@ -1,10 +1,15 @@
 """Per-environment defaults for the CLI, tuned on a 2-core CPU.
 
-Keys are environment aliases; each maps to agent settings shared by all
-algorithms plus per-algorithm overrides. The Swimmer settings follow the PES
-paper (10 antithetic pairs, K = 100, SGD on window returns divided by their
-standard deviation; PES sigma 0.3, lr 0.1; TES sigma 0.1; FullES K = T,
-lr 0.3).
+Keys are environment aliases; each maps to settings shared by all algorithms
+plus per-algorithm overrides.
+
+Swimmer: the PES paper's settings (10 antithetic pairs, K = 100, sigma 0.3,
+SGD lr 0.1 on window returns divided by their std) reach 350 within about
+300k env steps but then wander between about 335 and 358 for the rest of the
+run, so a run's final return lands below 350 for some seeds. The preset keeps
+K = 100, sigma 0.3 and std shaping for exploration, and settles at the end:
+20 antithetic pairs, Adam, sigma decaying to 0.1 and the learning rate from
+0.02 to 0.002 over 800k steps (final returns 352-357 on seeds 0-4).
 """
 
 from typing import Any
@@ -12,17 +17,19 @@ from typing import Any
 PRESETS: dict[str, dict[str, Any]] = {
     "swimmer": {
         "common": {
-            "num_particles": 20,
+            "num_particles": 40,
             "truncation_length": 100,
             "sigma": 0.3,
-            "learning_rate": 0.1,
-            "optimizer": "sgd",
+            "sigma_final": 0.1,
+            "learning_rate": 0.02,
+            "learning_rate_final": 0.002,
+            "optimizer": "adam",
             "fitness_shaping": "std",
-            "total_steps": 500_000,
+            "total_steps": 800_000,
             "eval_every": 50_000,
         },
-        "tes": {"sigma": 0.1},
-        "es": {"learning_rate": 0.3},
+        # One update per episode: FullES needs larger steps to move at all.
+        "es": {"learning_rate": 0.1, "learning_rate_final": 0.01},
     },
     "halfcheetah": {
         "common": {
