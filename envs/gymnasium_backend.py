@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from pes_rl.envs.pool import ProcessPool, SerialPool
-from pes_rl.errors import NonFiniteError
+from pes_rl.errors import ConfigError, NonFiniteError
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -56,7 +56,8 @@ class GymnasiumBackend:
             self.pool = SerialPool(make_env, num_envs)
         space = self.pool.action_space
         if not isinstance(space, gym.spaces.Box):
-            raise TypeError(
+            self.pool.close()
+            raise ConfigError(
                 f"pes_rl needs a continuous (Box) action space, got {space}"
             )
         self.action_low = np.asarray(space.low, np.float32)

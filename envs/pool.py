@@ -66,7 +66,7 @@ class SerialPool(_Envs):
 def _worker(conn, make_env, count) -> None:
     try:
         envs = _Envs(make_env, count)
-        conn.send(("ok", (envs.envs[0].observation_space, envs.envs[0].action_space)))
+        conn.send(("ok", None))
         while True:
             command, args = conn.recv()
             if command == "close":
@@ -77,19 +77,39 @@ def _worker(conn, make_env, count) -> None:
         conn.send(("error", traceback.format_exc()))
 
 
+class _InProcess:
+    """This process's block of envs behind a pipe-like interface. A command
+    runs when its answer is received, after the workers have theirs, so this
+    process steps its block while they step theirs."""
+
+    def __init__(self, make_env: Callable[[], gym.Env], count: int):
+        self.envs = _Envs(make_env, count)
+        self.pending = None
+
+    def send(self, message) -> None:
+        self.pending = message
+
+    def recv(self):
+        (command, args), self.pending = self.pending, None
+        if command == "close":
+            return "ok", self.envs.close()
+        return "ok", getattr(self.envs, command)(*args)
+
+
 class ProcessPool:
-    """Envs split into contiguous blocks, one block per worker process."""
+    """Envs split into contiguous blocks: one stepped in this process, one in
+    each of ``num_workers`` worker processes, all in parallel."""
 
     def __init__(
         self, make_env: Callable[[], gym.Env], num_envs: int, num_workers: int
     ):
-        num_workers = max(1, min(num_workers, num_envs))
-        bounds = np.linspace(0, num_envs, num_workers + 1).astype(int)
+        num_blocks = max(2, min(num_workers + 1, num_envs))
+        bounds = np.linspace(0, num_envs, num_blocks + 1).astype(int)
         self.starts = bounds[:-1]
-        self.worker_of = np.repeat(np.arange(num_workers), np.diff(bounds))
+        self.worker_of = np.repeat(np.arange(num_blocks), np.diff(bounds))
         context = mp.get_context("spawn")
         self.conns, self.processes = [], []
-        for count in np.diff(bounds):
+        for count in np.diff(bounds)[1:]:
             parent, child = context.Pipe()
             process = context.Process(
                 target=_worker, args=(child, make_env, int(count)), daemon=True
@@ -98,12 +118,19 @@ class ProcessPool:
             child.close()
             self.conns.append(parent)
             self.processes.append(process)
-        spaces = [self._receive(conn) for conn in self.conns]
-        self.observation_space, self.action_space = spaces[0]
+        for conn in self.conns:
+            self._receive(conn)
+        local = _InProcess(make_env, int(bounds[1]))
+        self.conns.insert(0, local)
+        self.observation_space = local.envs.envs[0].observation_space
+        self.action_space = local.envs.envs[0].action_space
 
     @staticmethod
     def _receive(conn):
-        status, payload = conn.recv()
+        try:
+            status, payload = conn.recv()
+        except EOFError:
+            raise RuntimeError("an environment worker process exited") from None
         if status == "error":
             raise RuntimeError(f"an environment worker failed:\n{payload}")
         return payload
@@ -148,6 +175,7 @@ class ProcessPool:
                 conn.send(("close", ()))
             except (BrokenPipeError, OSError):
                 pass
+        self.conns[0].recv()  # this process's own block
         for process in self.processes:
             process.join(timeout=5)
 
@@ -155,7 +183,7 @@ class ProcessPool:
 def snapshot_env(env: gym.Env):
     """Everything needed to continue ``env`` elsewhere: the MuJoCo physics
     state (or the whole unwrapped env otherwise) and the wrappers' own
-    bookkeeping (the time limit's step count, the checkers' flags)."""
+    bookkeeping (the time limit's step count, the order and checker flags)."""
     inner = env.unwrapped
     if hasattr(inner, "model") and hasattr(inner, "data"):
         import mujoco
@@ -168,10 +196,17 @@ def snapshot_env(env: gym.Env):
     wrappers = []
     while isinstance(env, gym.Wrapper):
         wrappers.append(
-            copy.deepcopy({k: v for k, v in env.__dict__.items() if k != "env"})
+            {k: copy.copy(v) for k, v in env.__dict__.items() if _is_counter(v)}
         )
         env = env.env
     return core, wrappers
+
+
+def _is_counter(value) -> bool:
+    """Wrapper state that changes during an episode (step counts, flags, the
+    checker's last data) is plain data; spaces and specs are left alone."""
+    plain = int | float | tuple | np.generic | np.ndarray
+    return value is None or isinstance(value, plain)
 
 
 def restore_env(env: gym.Env, snapshot) -> None:
@@ -186,5 +221,5 @@ def restore_env(env: gym.Env, snapshot) -> None:
     else:
         inner.__dict__.update(copy.deepcopy(core))
     for state in wrappers:
-        env.__dict__.update(copy.deepcopy(state))
+        env.__dict__.update({k: copy.copy(v) for k, v in state.items()})
         env = env.env

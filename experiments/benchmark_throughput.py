@@ -43,7 +43,9 @@ def training_rate(algo: str, env: str, steps: int, **kwargs) -> tuple[float, flo
     startup = time.perf_counter() - start
     first, start = agent.env_steps, time.perf_counter()
     agent.learn(first + steps, progress_bar=False)
-    return (agent.env_steps - first) / (time.perf_counter() - start), startup
+    rate = (agent.env_steps - first) / (time.perf_counter() - start)
+    agent.close()
+    return rate, startup
 
 
 def main() -> None:
@@ -54,11 +56,15 @@ def main() -> None:
     parser.add_argument("--truncation-length", type=int, default=100)
     parser.add_argument("--steps", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--num-workers", type=int, default=0, help="agent env worker processes"
+    )
     args = parser.parse_args()
     kwargs = dict(
         num_particles=args.num_particles,
         truncation_length=args.truncation_length,
         fitness_shaping="std",
+        num_workers=args.num_workers,
     )
     baseline, training, startup = [], [], []
     for _ in range(args.repeats):
@@ -70,6 +76,7 @@ def main() -> None:
         "env": args.env,
         "algo": args.algo,
         "num_envs": args.num_particles,
+        "agent_num_workers": args.num_workers,
         "steps_per_measurement": args.steps,
         "zero_policy_steps_per_s": round(float(np.median(baseline))),
         "training_steps_per_s": round(float(np.median(training))),

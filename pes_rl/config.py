@@ -53,8 +53,9 @@ class AgentConfig:
     env_kwargs: dict | None = None
     """Keyword arguments for the environment's constructor."""
     num_workers: int = 0
-    """0 steps the environments in this process; n > 0 spreads them over n
-    worker processes (spawn context) that step in parallel."""
+    """0 steps the environments in this process; n > 0 splits them into n + 1
+    blocks stepped in parallel, one here and one in each of n worker
+    processes (spawn context)."""
 
     def as_kwargs(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

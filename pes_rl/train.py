@@ -75,7 +75,8 @@ class TrainConfig:
     progress: bool = True
     """Show a progress bar."""
     async_envs: bool = False
-    """Step the environments in worker processes, one per CPU core."""
+    """Step the environments in parallel: in this process and one worker
+    process per other CPU core."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Not a flag: constructor arguments for the environment."""
 
@@ -85,13 +86,17 @@ class TrainConfig:
             "optimizer fitness_shaping policy hidden_sizes obs_norm stagger seed"
         ).split()
         kwargs = {k: getattr(self, k) for k in keys}
-        kwargs["num_workers"] = (os.cpu_count() or 1) if self.async_envs else 0
-        windows = self._expected_windows()
+        # This process steps a block of envs too: one worker per other core.
+        kwargs["num_workers"] = (
+            max(1, (os.cpu_count() or 2) - 1) if self.async_envs else 0
+        )
         if self.sigma_final is not None:
-            kwargs["sigma"] = LinearDecay(self.sigma, self.sigma_final, windows)
+            kwargs["sigma"] = LinearDecay(
+                self.sigma, self.sigma_final, self._expected_windows()
+            )
         if self.learning_rate_final is not None:
             kwargs["learning_rate"] = LinearDecay(
-                self.learning_rate, self.learning_rate_final, windows
+                self.learning_rate, self.learning_rate_final, self._expected_windows()
             )
         return {"env": self.env, "env_kwargs": self.env_kwargs or None, **kwargs}
 
@@ -102,7 +107,8 @@ class TrainConfig:
         if self.algo == "es":
             window = self.horizon or gym.spec(gymnasium_id(self.env)).max_episode_steps
         envs = self.num_particles + (1 if self.algo == "tes" else 0)
-        return max(1, self.total_steps // (envs * window))
+        # Invalid sizes are reported by the agent's validation, not here.
+        return max(1, self.total_steps // max(1, envs * window))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -177,14 +183,19 @@ _DOCS = _field_docs()
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     """Flags given on the command line override the environment's preset,
-    which overrides the defaults."""
+    which overrides the defaults. A sigma or learning rate given without its
+    final value stays constant, whatever decay the preset has."""
     args = vars(_parser().parse_args(argv))
     given = {k: v for k, v in args.items() if v is not None}
     env = given.get("env", TrainConfig.env)
     algo = given.get("algo", TrainConfig.algo)
     if "hidden_sizes" in given:
         given["hidden_sizes"] = tuple(given["hidden_sizes"])
-    return TrainConfig(**{**preset_for(env, algo), **given})
+    preset = preset_for(env, algo)
+    for name in ("sigma", "learning_rate"):
+        if name in given and f"{name}_final" not in given:
+            preset.pop(f"{name}_final", None)
+    return TrainConfig(**{**preset, **given})
 
 
 def _prepare_run_dir(config: TrainConfig) -> Path:

@@ -97,6 +97,7 @@ def test_bad_input_in_a_subprocess_is_one_line_without_traceback(tmp_path):
         (["--optimizer", "rmsprop"], "invalid choice"),
         (["--backend", "brax"], "brax backend is not available"),
         (["--env", "nosuchmodule:Env-v0"], "cannot import module"),
+        (["--env", "CartPole-v1"], "continuous (Box) action space"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
@@ -156,3 +157,15 @@ def test_non_finite_observation_stops_and_keeps_the_checkpoint(tmp_path, capsys)
     restored = PES.load(run_dir / "checkpoint.pkl")
     assert np.isfinite(np.asarray(restored.theta)).all()
     assert 0 < restored.env_steps <= 4000
+
+
+def test_flags_override_presets_and_a_given_sigma_stays_constant():
+    from pes_rl.train import parse_config
+
+    preset = parse_config(["--env", "swimmer"])
+    assert preset.sigma_final is not None and preset.num_particles == 40
+    config = parse_config(
+        ["--env", "swimmer", "--sigma", "0.2", "--num-particles", "8"]
+    )
+    assert (config.sigma, config.sigma_final, config.num_particles) == (0.2, None, 8)
+    assert config.learning_rate_final == preset.learning_rate_final
