@@ -5,7 +5,9 @@ In one run, alternating to share the machine's noise fairly:
   in a plain Python loop with the zero action, reset when their episode ends;
 - training: the agent's ``learn`` over the same number of env steps (after
   one update that compiles everything, so compile time is reported apart).
-Prints both rates in env-steps/s and their ratio (goal: >= 0.85).
+Prints both rates in env-steps/s and their ratio (goal: >= 0.85). MuJoCo's
+step costs more for a body that moves than for one at rest, so the same
+stepping with uniformly random actions is reported as a second reference.
 
     python experiments/benchmark_throughput.py --env swimmer --steps 200000
 """
@@ -20,16 +22,21 @@ from pes_rl.agents import ALGORITHMS
 from pes_rl.envs.registry import gymnasium_factory
 
 
-def zero_policy_rate(env: str, num_envs: int, steps: int) -> float:
+def plain_loop_rate(env: str, num_envs: int, steps: int, random: bool) -> float:
     make_env, _, _ = gymnasium_factory(env, None)
     envs = [make_env() for _ in range(num_envs)]
     for i, e in enumerate(envs):
         e.reset(seed=i)
-    action = np.zeros(envs[0].action_space.shape, np.float32)
+    space = envs[0].action_space
+    rng = np.random.default_rng(0)
+    actions = np.zeros((steps // num_envs + 1, num_envs, *space.shape), np.float32)
+    if random:
+        actions[:] = rng.uniform(space.low, space.high, actions.shape)
     start, done_steps = time.perf_counter(), 0
     while done_steps < steps:
+        step_actions = actions[done_steps // num_envs]
         for i, e in enumerate(envs):
-            _, _, terminated, truncated, _ = e.step(action)
+            _, _, terminated, truncated, _ = e.step(step_actions[i])
             if terminated or truncated:
                 e.reset(seed=i)
         done_steps += num_envs
@@ -66,9 +73,14 @@ def main() -> None:
         fitness_shaping="std",
         num_workers=args.num_workers,
     )
-    baseline, training, startup = [], [], []
+    baseline, random_baseline, training, startup = [], [], [], []
     for _ in range(args.repeats):
-        baseline.append(zero_policy_rate(args.env, args.num_particles, args.steps))
+        baseline.append(
+            plain_loop_rate(args.env, args.num_particles, args.steps, random=False)
+        )
+        random_baseline.append(
+            plain_loop_rate(args.env, args.num_particles, args.steps, random=True)
+        )
         rate, seconds = training_rate(args.algo, args.env, args.steps, **kwargs)
         training.append(rate)
         startup.append(seconds)
@@ -81,6 +93,10 @@ def main() -> None:
         "zero_policy_steps_per_s": round(float(np.median(baseline))),
         "training_steps_per_s": round(float(np.median(training))),
         "ratio": round(float(np.median(training) / np.median(baseline)), 3),
+        "random_action_steps_per_s": round(float(np.median(random_baseline))),
+        "ratio_to_random_action": round(
+            float(np.median(training) / np.median(random_baseline)), 3
+        ),
         "startup_seconds": round(float(np.median(startup)), 2),
         "all_zero_policy": [round(x) for x in baseline],
         "all_training": [round(x) for x in training],
