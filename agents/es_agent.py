@@ -70,9 +70,9 @@ def _compile(module, unravel, estimator: Estimator, tx, with_mean_particle: bool
 
 
 class ESAgent:
-    """Base class of PES, NRES, TruncatedES and FullES; see DESIGN.md."""
+    """Base class of PES, NRES, TruncatedES and FullES (the README compares them)."""
 
-    accumulate = False  # weight returns by the accumulated perturbation xi
+    accumulate = False  # weight returns by the accumulated perturbation xi (PES)
     reuse_noise = False  # keep one perturbation per episode
     shared_state = False  # all particles start each window from one state (TES)
     full_episodes = False  # K = horizon, particles reset every update
