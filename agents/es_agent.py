@@ -371,6 +371,7 @@ class ESAgent:
             "env_steps": self.env_steps,
             "eval_env_steps": self.eval_env_steps,
             "num_updates": self.num_updates,
+            "windows": int(self.est_state.count),  # position of a sigma schedule
             "key": np.asarray(jax.random.key_data(self.key)),
         }
         tmp = f"{os.fspath(path)}.tmp"
@@ -381,7 +382,8 @@ class ESAgent:
     @classmethod
     def load(cls, path: str | os.PathLike, **overrides: Any) -> "ESAgent":
         """Restore an agent saved with ``save``. Particles start new episodes
-        with cleared accumulators, which keeps the estimates unbiased."""
+        with cleared accumulators, which keeps the estimates unbiased;
+        schedules of sigma and the learning rate continue where they were."""
         with open(path, "rb") as f:
             state = pickle.load(f)
         if cls is ESAgent:
@@ -395,6 +397,9 @@ class ESAgent:
         agent.env_steps = state["env_steps"]
         agent.eval_env_steps = state["eval_env_steps"]
         agent.num_updates = state["num_updates"]
+        agent.est_state = agent.est_state.replace(
+            count=jnp.asarray(state["windows"], jnp.int32)
+        )
         agent.key = jax.random.wrap_key_data(jnp.asarray(state["key"]))
         return agent
 

@@ -77,6 +77,16 @@ def _worker(conn, make_env, count) -> None:
         conn.send(("error", traceback.format_exc()))
 
 
+class EnvironmentWorkerError(RuntimeError):
+    """An env failed in a worker process; the message is its last line, the
+    worker's traceback is in ``worker_traceback``."""
+
+    def __init__(self, worker_traceback: str):
+        last = worker_traceback.strip().splitlines()[-1]
+        super().__init__(f"an environment worker process failed: {last}")
+        self.worker_traceback = worker_traceback
+
+
 class _InProcess:
     """This process's block of envs behind a pipe-like interface. A command
     runs when its answer is received, after the workers have theirs, so this
@@ -130,9 +140,9 @@ class ProcessPool:
         try:
             status, payload = conn.recv()
         except EOFError:
-            raise RuntimeError("an environment worker process exited") from None
+            raise EnvironmentWorkerError("the process exited") from None
         if status == "error":
-            raise RuntimeError(f"an environment worker failed:\n{payload}")
+            raise EnvironmentWorkerError(payload)
         return payload
 
     def _scatter(self, command: str, indices: Sequence[int], *arrays) -> list:

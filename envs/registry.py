@@ -109,8 +109,10 @@ def gymnasium_factory(
     horizon = horizon or gym.spec(env_id).max_episode_steps
     if horizon is None:
         raise ConfigError(f"{env_id} has no episode limit: pass horizon")
+    # The spec, not the id: worker processes need not have run the
+    # registration (a user script, or the module of "module:EnvId").
     make_env = functools.partial(
-        gym.make, env_id, max_episode_steps=horizon, **(env_kwargs or {})
+        gym.make, gym.spec(env_id), max_episode_steps=horizon, **(env_kwargs or {})
     )
     try:
         make_env().close()

@@ -108,6 +108,12 @@ class AgentConfig:
                 f"unknown fitness shaping {self.fitness_shaping!r}: use one of "
                 f"{', '.join(FITNESS_SHAPINGS)}"
             )
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int)
+            or self.seed < 0
+        ):
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int):
             raise ConfigError(
                 f"num_workers must be an integer, got {self.num_workers!r}"

@@ -60,10 +60,10 @@ def shape_fitness(returns: jax.Array, shaping: FitnessShaping) -> jax.Array:
     """Transform window returns before weighting.
 
     "std" divides by the standard deviation of the window returns (the PES
-    paper's Swimmer setting): a positive rescaling per window, so the
-    direction stays unbiased but its length adapts. "centered_ranks" replaces
-    returns by their ranks scaled into [-0.5, 0.5] (Salimans et al. 2017):
-    robust to outliers, and biased.
+    paper's Swimmer setting): the step length adapts, and since the std comes
+    from the same noisy returns the estimate is only approximately unbiased.
+    "centered_ranks" replaces returns by their ranks scaled into [-0.5, 0.5]
+    (Salimans et al. 2017): robust to outliers, and biased.
     """
     if shaping == "none":
         return returns

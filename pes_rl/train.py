@@ -19,6 +19,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from pes_rl.envs.pool import EnvironmentWorkerError
 from pes_rl.envs.registry import gymnasium_id
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.presets import preset_for
@@ -103,9 +104,10 @@ class TrainConfig:
     def _expected_windows(self) -> int:
         """Windows (and so updates) the run's budget buys when every
         particle is stepped for the whole window: the decay length."""
+        horizon = self.horizon or gym.spec(gymnasium_id(self.env)).max_episode_steps
         window = self.truncation_length
-        if self.algo == "es":
-            window = self.horizon or gym.spec(gymnasium_id(self.env)).max_episode_steps
+        if horizon is not None:  # without one the agent reports the error
+            window = horizon if self.algo == "es" else min(window, horizon)
         envs = self.num_particles + (1 if self.algo == "tes" else 0)
         # Invalid sizes are reported by the agent's validation, not here.
         return max(1, self.total_steps // max(1, envs * window))
@@ -224,7 +226,11 @@ def run(config: TrainConfig) -> dict[str, Any]:
 
     agent = ALGORITHMS[config.algo](**config.agent_kwargs())
     # Only a fully built agent gets a run directory: bad input writes nothing.
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        agent.close()
+        raise ConfigError(f"cannot create run directory {run_dir}: {err}") from None
     record = {
         **dataclasses.asdict(config),
         "run_dir": str(run_dir),
@@ -304,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except EnvironmentWorkerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except NonFiniteError as err:
         print(
             f"error: training stopped: {err}; the last checkpoint is intact",

@@ -107,6 +107,19 @@ def test_save_and_load_restore_the_agent(tmp_path, lq_pes):
     restored.update()
 
 
+def test_load_continues_the_sigma_schedule(tmp_path, lq_pes):
+    from pes_rl.schedules import LinearDecay
+
+    agent = lq_pes(sigma=LinearDecay(0.3, 0.01, 10))
+    for _ in range(12):
+        agent.update()
+    agent.save(tmp_path / "agent.pkl")
+    restored = PES.load(tmp_path / "agent.pkl")
+    assert int(restored.est_state.count) == int(agent.est_state.count) > 10
+    restored.update()
+    assert np.abs(np.asarray(restored.est_state.eps)).max() < 0.1
+
+
 def test_mlp_and_custom_flax_policy(lq_pes):
     import flax.linen as nn
 

@@ -98,6 +98,7 @@ def test_bad_input_in_a_subprocess_is_one_line_without_traceback(tmp_path):
         (["--backend", "brax"], "brax backend is not available"),
         (["--env", "nosuchmodule:Env-v0"], "cannot import module"),
         (["--env", "CartPole-v1"], "continuous (Box) action space"),
+        (["--seed", "-1"], "seed must be a non-negative integer"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
@@ -169,3 +170,29 @@ def test_flags_override_presets_and_a_given_sigma_stays_constant():
     )
     assert (config.sigma, config.sigma_final, config.num_particles) == (0.2, None, 8)
     assert config.learning_rate_final == preset.learning_rate_final
+
+
+def test_unwritable_run_dir_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = ["--env", "linear_quadratic", "--run-dir", str(blocker / "sub")]
+    assert main(args) == 2
+    assert "cannot create run directory" in capsys.readouterr().err
+
+
+def test_async_envs_with_module_env_id_and_single_eval_episode(tmp_path):
+    result = run_cli(
+        "--env",
+        "custom_env_module:CustomLQ-v0",
+        "--async-envs",
+        "--truncation-length",
+        "5",
+        "--total-steps",
+        "300",
+        "--eval-episodes",
+        "1",
+        "--no-progress",
+        "--run-dir",
+        str(tmp_path / "r"),
+    )
+    assert result.returncode == 0, result.stderr
