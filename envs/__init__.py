@@ -7,6 +7,7 @@ from pes_rl.envs.toy import LinearQuadraticEnv
 register(
     "linear_quadratic",
     gymnasium="pes_rl.envs.toy:LinearQuadraticEnv",
+    brax="pes_rl.envs.toy_brax:LinearQuadraticBrax",
     max_episode_steps=20,
 )
 

@@ -44,8 +44,9 @@ def register(
     ``gymnasium`` is an entry point as ``gymnasium.register`` takes it (a
     ``gym.Env`` class, a factory, or a ``"module:attr"`` string); it is
     registered with Gymnasium under ``name`` too, so ``gymnasium.make(name)``
-    works. ``brax`` is a Brax ``Env`` class or factory. ``kwargs`` are passed
-    to the constructor.
+    works. ``brax`` is a Brax ``Env`` class, factory or ``"module:attr"``
+    string, kept for the Brax backend (not available yet). ``kwargs`` are
+    passed to the constructor.
     """
     if gymnasium is None and brax is None:
         raise ValueError("register needs a gymnasium or a brax entry point")
