@@ -20,7 +20,7 @@ from jax.flatten_util import ravel_pytree
 from tqdm.auto import tqdm
 
 from pes_rl.config import AgentConfig, make_optimizer
-from pes_rl.envs.gymnasium_backend import GymnasiumBackend, WindowResult, pair_partners
+from pes_rl.envs.gymnasium_backend import GymnasiumBackend, pair_partners
 from pes_rl.envs.registry import gymnasium_factory
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.estimators import Estimator, make_estimator
@@ -271,8 +271,18 @@ class ESAgent:
             self._warm_up()
         result, grad = self._run_window()
         self.num_updates += 1
-        particle_returns = result.returns[: self.num_particles]
-        return _update_info(self, result, particle_returns, grad)
+        completed = result.completed_returns
+        return {
+            "update": self.num_updates,
+            "env_steps": self.env_steps,
+            "window_return": float(result.returns[: self.num_particles].mean()),
+            "grad": grad,
+            "grad_norm": float(np.linalg.norm(grad)),
+            "episodes_completed": int(completed.size),
+            "train_episode_return": (
+                float(completed.mean()) if completed.size else math.nan
+            ),
+        }
 
     def learn(
         self,
@@ -402,19 +412,6 @@ class ESAgent:
         )
         agent.key = jax.random.wrap_key_data(jnp.asarray(state["key"]))
         return agent
-
-
-def _update_info(agent, result: WindowResult, returns: np.ndarray, grad) -> dict:
-    completed = result.completed_returns
-    return {
-        "update": agent.num_updates,
-        "env_steps": agent.env_steps,
-        "window_return": float(returns.mean()),
-        "grad": np.asarray(grad),
-        "grad_norm": float(np.linalg.norm(grad)),
-        "episodes_completed": int(completed.size),
-        "train_episode_return": float(completed.mean()) if completed.size else math.nan,
-    }
 
 
 def resolve_backend(backend: str) -> str:
