@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 
 from pes_rl.config import AgentConfig, make_optimizer
 from pes_rl.envs.gymnasium_backend import GymnasiumBackend, pair_partners
-from pes_rl.envs.registry import gymnasium_factory
+from pes_rl.envs.registry import brax_factory, gymnasium_factory
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.estimators import Estimator, make_estimator
-from pes_rl.normalization import init_stats, normalizer, update_stats
+from pes_rl.normalization import RunningStats, init_stats, normalizer, update_stats
 from pes_rl.policies import make_policy
 
 # Evaluation episodes use these reset seeds whatever the training seed, so
@@ -41,6 +41,7 @@ class _Compiled(NamedTuple):
 
 
 _COMPILED: dict[tuple, tuple[_Compiled, Any]] = {}
+_BRAX_ENGINES: dict[tuple, Any] = {}
 
 
 def _compile(module, unravel, estimator: Estimator, tx, with_mean_particle: bool):
@@ -96,6 +97,9 @@ class ESAgent:
         policy_bias: bool = False,
         env_kwargs: dict | None = None,
         num_workers: int = 0,
+        updates_per_call: int = 1,
+        num_devices: int | None = None,
+        brax_physics: str | None = None,
     ):
         config = AgentConfig(
             env=env,
@@ -115,32 +119,46 @@ class ESAgent:
             policy_bias=policy_bias,
             env_kwargs=env_kwargs,
             num_workers=num_workers,
+            updates_per_call=updates_per_call,
+            num_devices=num_devices,
+            brax_physics=brax_physics,
         )
         config.validate()
         self.config = config
         self.backend_name = resolve_backend(config.backend)
-        self._make_env, self.horizon, self.env_name = gymnasium_factory(
-            env, horizon, env_kwargs
-        )
+        if self.backend_name == "brax":
+            brax_env, self.horizon, self.env_name = _cached_brax_env(
+                env, horizon, env_kwargs, brax_physics
+            )
+        else:
+            self._make_env, self.horizon, self.env_name = gymnasium_factory(
+                env, horizon, env_kwargs
+            )
         self.truncation_length = (
             self.horizon if self.full_episodes else min(truncation_length, self.horizon)
         )
         self.num_particles = num_particles
         num_envs = num_particles + 1 if self.shared_state else num_particles
+        self.num_envs = num_envs
         partner = pair_partners(num_envs)
         if self.shared_state:
             self._mean_particle = num_particles  # the trajectory s of Algorithm 1
             partner[self._mean_particle] = self._mean_particle
         else:
             self._mean_particle = None
-        self.backend = GymnasiumBackend(
-            self._make_env,
-            num_envs,
-            self.horizon,
-            seed=seed,
-            partner=partner,
-            num_workers=num_workers,
-        )
+        if self.backend_name == "brax":
+            from pes_rl.envs.brax_backend import BraxBackend
+
+            self.backend = BraxBackend(brax_env, num_envs, self.horizon, partner)
+        else:
+            self.backend = GymnasiumBackend(
+                self._make_env,
+                num_envs,
+                self.horizon,
+                seed=seed,
+                partner=partner,
+                num_workers=num_workers,
+            )
         self.action_low, self.action_high = (
             self.backend.action_low,
             self.backend.action_high,
@@ -188,6 +206,8 @@ class ESAgent:
             _COMPILED[cache_key] = (fns, optimizer)  # keeps id(optimizer) unique
         self._fns = _COMPILED[cache_key][0]
         self.obs_stats = init_stats(self.backend.obs_dim)
+        if self.backend_name == "brax":
+            self._init_brax(cache_key, estimator, key)
         self.env_steps = 0
         self.eval_env_steps = 0
         self.num_updates = 0
@@ -195,12 +215,75 @@ class ESAgent:
         self._warmed_up = False
         self._eval_backends: dict[int, GymnasiumBackend] = {}
 
+    def _init_brax(self, cache_key: tuple, estimator: Estimator, key) -> None:
+        from pes_rl.agents.brax_engine import BraxEngine
+
+        config = self.config
+        engine_key = (
+            cache_key,
+            id(self.backend.env),
+            self.num_envs,
+            self.horizon,
+            self.truncation_length,
+            config.obs_norm,
+            config.num_devices,
+        )
+        if engine_key not in _BRAX_ENGINES:
+            module = self.module
+
+            def act(params, obs, mean, inv_std):
+                return module.apply(params, (obs - mean) * inv_std)
+
+            engine = BraxEngine(
+                self.backend,
+                act,
+                self._unravel,
+                estimator,
+                self._tx,
+                self.num_particles,
+                self.truncation_length,
+                self._mean_particle,
+                config.obs_norm,
+                config.num_devices,
+            )
+            _BRAX_ENGINES[engine_key] = (engine, config.optimizer)
+        self._engine = _BRAX_ENGINES[engine_key][0]
+        self.backend = self._engine.backend
+        dim = self.backend.obs_dim
+        zeros = jnp.zeros((dim,), jnp.float32)
+        self.obs_stats = RunningStats(jnp.zeros((), jnp.float32), zeros, zeros)
+        self._carry = self._engine.place_carry(
+            self._engine.init_carry(jax.random.fold_in(key, 1))
+        )
+        self._engine.start_compile(
+            self._carry, self._train_state(), config.updates_per_call
+        )
+
+    def _train_state(self):
+        from pes_rl.agents.brax_engine import TrainState
+
+        return self._engine.place(
+            TrainState(
+                self.theta, self.opt_state, self.est_state, self.obs_stats, self.key
+            )
+        )
+
     # -- parameters ---------------------------------------------------------
 
     @property
     def params(self):
         """Flax parameters of the mean policy."""
         return self._unravel(self.theta)
+
+    @property
+    def device_description(self) -> str:
+        """Where training runs, e.g. "cpu" or "2 x gpu"."""
+        if self.backend_name != "brax":
+            workers = self.config.num_workers
+            return f"cpu, {workers} worker processes" if workers else "cpu"
+        platform = jax.devices()[0].platform
+        count = self._engine.num_devices
+        return platform if count == 1 else f"{count} x {platform}"
 
     @property
     def windows_per_episode(self) -> int:
@@ -250,6 +333,58 @@ class ESAgent:
             )
         return result, grad
 
+    def _run_brax_windows(
+        self, active: np.ndarray, learn: np.ndarray
+    ) -> list[dict[str, Any]]:
+        """Windows with ``active`` [W, M] masks on the Brax backend, in calls
+        of ``updates_per_call``; the info of each learning window."""
+        per_call = self.config.updates_per_call
+        infos = []
+        for first in range(0, len(learn), per_call):
+            num = len(learn[first : first + per_call])
+            active_call = np.ones((per_call, self.num_envs), bool)
+            active_call[:num] = active[first : first + num]
+            learn_call = np.zeros(per_call, bool)
+            learn_call[:num] = learn[first : first + num]
+            state = self._train_state()
+            self._carry, state, metrics = self._engine.run(
+                self._carry, state, active_call, learn_call, num
+            )
+            self.theta, self.opt_state, self.est_state = (
+                state.theta,
+                state.opt_state,
+                state.est_state,
+            )
+            self.obs_stats, self.key = state.obs_stats, state.key
+            metrics = jax.device_get(metrics)
+            self.env_steps += int(metrics.env_steps[:num].sum())
+            for i in range(num):
+                if not metrics.finite[i]:
+                    raise NonFiniteError(
+                        "non-finite reward, observation or gradient in update "
+                        f"{self.num_updates + 1}"
+                    )
+                if not learn_call[i]:
+                    continue
+                self.num_updates += 1
+                completed = int(metrics.episodes_completed[i])
+                infos.append(
+                    {
+                        "update": self.num_updates,
+                        "env_steps": self.env_steps,
+                        "window_return": float(metrics.window_return[i]),
+                        "grad": metrics.grad[i],
+                        "grad_norm": float(np.linalg.norm(metrics.grad[i])),
+                        "episodes_completed": completed,
+                        "train_episode_return": (
+                            float(metrics.completed_return_sum[i]) / completed
+                            if completed
+                            else math.nan
+                        ),
+                    }
+                )
+        return infos
+
     def _warm_up(self) -> None:
         """Stagger pairs over the horizon: pair j runs ``offset_j`` perturbed
         windows before the first update, exactly as training would, and their
@@ -262,13 +397,37 @@ class ESAgent:
         num_pairs = self.num_particles // 2
         offsets = (np.arange(num_pairs) * windows) // num_pairs
         start = offsets.max() - offsets
-        for window in range(offsets.max()):
-            self._run_window(active=np.repeat(start <= window, 2), learn=False)
+        masks = [np.repeat(start <= window, 2) for window in range(offsets.max())]
+        if self.backend_name == "brax":
+            self._run_brax_windows(np.array(masks), np.zeros(len(masks), bool))
+            return
+        for active in masks:
+            self._run_window(active=active, learn=False)
+
+    def _updates(self, total_env_steps: int) -> list[dict[str, Any]]:
+        """One update (Gymnasium), or one call's worth of updates (Brax)
+        without passing ``total_env_steps`` by more than one update."""
+        if self.backend_name != "brax":
+            return [self.update()]
+        if not self._warmed_up:
+            self._warm_up()
+        per_update = self.num_envs * self.truncation_length
+        num = min(
+            self.config.updates_per_call,
+            max(1, -(-(total_env_steps - self.env_steps) // per_update)),
+        )
+        return self._run_brax_windows(
+            np.ones((num, self.num_envs), bool), np.ones(num, bool)
+        )
 
     def update(self) -> dict[str, Any]:
         """One window of K steps for all particles, then one optimiser step."""
         if not self._warmed_up:
             self._warm_up()
+        if self.backend_name == "brax":
+            return self._run_brax_windows(
+                np.ones((1, self.num_envs), bool), np.ones(1, bool)
+            )[0]
         result, grad = self._run_window()
         self.num_updates += 1
         completed = result.completed_returns
@@ -292,7 +451,9 @@ class ESAgent:
     ) -> "ESAgent":
         """Update until the cumulative training env steps reach
         ``total_env_steps``. ``callback(info)`` runs after every update and
-        stops training by returning False."""
+        stops training by returning False. On the Brax backend updates run in
+        device calls of ``updates_per_call``; the callback runs after each
+        call with the info of its last update."""
         start_steps, start_time = self.env_steps, time.perf_counter()
         bar = tqdm(
             total=total_env_steps,
@@ -304,7 +465,7 @@ class ESAgent:
         try:
             while self.env_steps < total_env_steps:
                 before = self.env_steps
-                info = self.update()
+                info = self._updates(total_env_steps)[-1]
                 bar.update(self.env_steps - before)
                 elapsed = time.perf_counter() - start_time
                 bar.set_postfix(
@@ -337,6 +498,14 @@ class ESAgent:
     def evaluate_episodes(self, num_episodes: int = 10) -> np.ndarray:
         """Returns of ``num_episodes`` episodes of the mean policy, on
         separate environments reset with fixed seeds."""
+        if self.backend_name == "brax":
+            returns, env_steps, finite = self._engine.evaluate_episodes(
+                self.theta, self.obs_stats, num_episodes, jax.random.key(EVAL_SEED)
+            )
+            if not finite:
+                raise NonFiniteError("non-finite reward or observation in evaluation")
+            self.eval_env_steps += env_steps
+            return returns.astype(np.float64)
         backend = self._eval_backends.get(num_episodes)
         if backend is None:
             backend = GymnasiumBackend(
@@ -377,7 +546,7 @@ class ESAgent:
             "config": self.config.as_kwargs(),
             "theta": np.asarray(self.theta),
             "opt_state": jax.device_get(self.opt_state),
-            "obs_stats": self.obs_stats,
+            "obs_stats": jax.device_get(self.obs_stats),
             "env_steps": self.env_steps,
             "eval_env_steps": self.eval_env_steps,
             "num_updates": self.num_updates,
@@ -404,6 +573,10 @@ class ESAgent:
         agent.theta = jnp.asarray(state["theta"])
         agent.opt_state = jax.tree.map(jnp.asarray, state["opt_state"])
         agent.obs_stats = state["obs_stats"]
+        if agent.backend_name == "brax":
+            agent.obs_stats = RunningStats(
+                *(jnp.asarray(x, jnp.float32) for x in agent.obs_stats)
+            )
         agent.env_steps = state["env_steps"]
         agent.eval_env_steps = state["eval_env_steps"]
         agent.num_updates = state["num_updates"]
@@ -415,9 +588,20 @@ class ESAgent:
 
 
 def resolve_backend(backend: str) -> str:
-    if backend == "brax":
-        raise ConfigError(
-            "the brax backend is not available yet; use --backend gymnasium"
-        )
-    # "auto" will pick Brax on an accelerator once that backend exists.
-    return "gymnasium"
+    """ "auto" is Brax when JAX sees an accelerator, Gymnasium on a CPU."""
+    if backend == "auto":
+        return "gymnasium" if jax.default_backend() == "cpu" else "brax"
+    return backend
+
+
+_BRAX_ENVS: dict[tuple, tuple[Any, int, str]] = {}
+
+
+def _cached_brax_env(env, horizon, env_kwargs, physics):
+    """One env object per name and arguments, so agents share compiled steps."""
+    if not isinstance(env, str):
+        return brax_factory(env, horizon, env_kwargs, physics)
+    key = (env, horizon, repr(sorted((env_kwargs or {}).items())), physics)
+    if key not in _BRAX_ENVS:
+        _BRAX_ENVS[key] = brax_factory(env, horizon, env_kwargs, physics)
+    return _BRAX_ENVS[key]

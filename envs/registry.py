@@ -45,8 +45,7 @@ def register(
     ``gym.Env`` class, a factory, or a ``"module:attr"`` string); it is
     registered with Gymnasium under ``name`` too, so ``gymnasium.make(name)``
     works. ``brax`` is a Brax ``Env`` class, factory or ``"module:attr"``
-    string, kept for the Brax backend (not available yet). ``kwargs`` are
-    passed to the constructor.
+    string for the Brax backend. ``kwargs`` are passed to the constructor.
     """
     if gymnasium is None and brax is None:
         raise ValueError("register needs a gymnasium or a brax entry point")
@@ -132,3 +131,68 @@ def _episode_limit(env: gym.Env) -> int | None:
             return env._max_episode_steps
         env = env.env
     return None
+
+
+BRAX_DEFAULT_HORIZON = 1000  # Brax's own training episode length
+
+
+def _load_entry_point(entry: Any) -> Any:
+    if isinstance(entry, str):
+        module, _, attr = entry.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return entry
+
+
+def brax_factory(
+    env: Any,
+    horizon: int | None,
+    env_kwargs: dict | None = None,
+    physics_backend: str | None = None,
+) -> tuple[Any, int, str]:
+    """Return (brax env, horizon, name) for the Brax backend.
+
+    ``env`` is an alias, a name registered here with ``brax=...``, a name in
+    Brax's registry (``brax.envs.register_environment``) or a ``brax.envs.Env``
+    instance. ``physics_backend`` overrides the env's Brax physics pipeline
+    (each shipped env defaults to the one it supports: Swimmer exists only
+    on ``generalized``).
+    """
+    try:
+        from brax import envs as brax_envs
+    except ImportError as err:
+        raise MissingDependencyError(
+            f"the brax backend needs brax: pip install brax ({err})"
+        ) from None
+    kwargs = dict(env_kwargs or {})
+    if physics_backend is not None:
+        kwargs["backend"] = physics_backend
+    if isinstance(env, brax_envs.Env):
+        if horizon is None:
+            raise ConfigError("pass horizon for a Brax environment instance")
+        return env, horizon, type(env).__name__
+    if not isinstance(env, str):
+        raise ConfigError(f"not a Brax environment: {env!r}")
+    name = ALIASES[env]["brax"] if env in ALIASES else env
+    custom = _CUSTOM.get(name)
+    if custom is not None and custom.brax is not None:
+        make = _load_entry_point(custom.brax)
+        kwargs = {**custom.kwargs, **kwargs}
+        horizon = horizon or custom.max_episode_steps
+    elif name in brax_envs._envs:
+        make = functools.partial(brax_envs.get_environment, name)
+    else:
+        close = difflib.get_close_matches(
+            name,
+            list(ALIASES)
+            + list(brax_envs._envs)
+            + [n for n, c in _CUSTOM.items() if c.brax],
+            n=3,
+            cutoff=0.6,
+        )
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown brax environment {name!r}{hint}")
+    try:
+        brax_env = make(**kwargs)
+    except (TypeError, ValueError, NotImplementedError, KeyError) as err:
+        raise ConfigError(f"cannot build brax environment {name!r}: {err}") from None
+    return brax_env, horizon or BRAX_DEFAULT_HORIZON, name

@@ -11,6 +11,8 @@ from brax.envs.base import Env, State
 
 
 class LinearQuadraticBrax(Env):
+    action_bounds = (-100.0, 100.0)  # as the numpy version's action space
+
     def __init__(
         self,
         episode_length: int = 20,

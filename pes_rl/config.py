@@ -55,7 +55,16 @@ class AgentConfig:
     num_workers: int = 0
     """0 steps the environments in this process; n > 0 splits them into n + 1
     blocks stepped in parallel, one here and one in each of n worker
-    processes (spawn context)."""
+    processes (spawn context). Gymnasium backend only."""
+    updates_per_call: int = 1
+    """Brax backend: updates run per jitted device call (an outer loop on the
+    device); callbacks and evaluations happen between calls."""
+    num_devices: int | None = None
+    """Brax backend: shard particles over this many local devices (all when
+    not given)."""
+    brax_physics: str | None = None
+    """Brax backend: physics pipeline (generalized, positional, spring, mjx);
+    the environment's default when not given."""
 
     def as_kwargs(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -120,6 +129,17 @@ class AgentConfig:
             )
         if self.num_workers < 0:
             raise ConfigError(f"num_workers must be >= 0, got {self.num_workers}")
+        positive_int("updates_per_call", self.updates_per_call)
+        if self.num_devices is not None:
+            positive_int("num_devices", self.num_devices)
+            import jax
+
+            available = jax.local_device_count()
+            if self.num_devices > available:
+                raise ConfigError(
+                    f"num_devices is {self.num_devices} but JAX sees {available} "
+                    "local device(s)"
+                )
         for size in self.hidden_sizes:
             positive_int("hidden layer size", size)
 

@@ -7,6 +7,8 @@ observations of live particles.
 
 from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -43,3 +45,30 @@ def normalizer(stats: RunningStats, enabled: bool) -> tuple[np.ndarray, np.ndarr
         return np.zeros(dim, np.float32), np.ones(dim, np.float32)
     std = np.sqrt(stats.m2 / stats.count + 1e-8)
     return stats.mean.astype(np.float32), (1.0 / std).astype(np.float32)
+
+
+def update_stats_jax(
+    stats: RunningStats, count: jax.Array, total: jax.Array, total_sq: jax.Array
+) -> RunningStats:
+    """``update_stats`` in JAX, for jitted train steps."""
+    safe_count = jnp.maximum(count, 1.0)
+    batch_mean = total / safe_count
+    batch_m2 = jnp.maximum(total_sq - count * batch_mean**2, 0.0)
+    new_count = stats.count + count
+    safe_new = jnp.maximum(new_count, 1.0)
+    delta = batch_mean - stats.mean
+    merged = RunningStats(
+        new_count,
+        stats.mean + delta * count / safe_new,
+        stats.m2 + batch_m2 + delta**2 * stats.count * count / safe_new,
+    )
+    return jax.tree.map(lambda new, old: jnp.where(count > 0, new, old), merged, stats)
+
+
+def normalizer_jax(stats: RunningStats, enabled: bool) -> tuple[jax.Array, jax.Array]:
+    """``normalizer`` in JAX; ``enabled`` is static."""
+    if not enabled:
+        return jnp.zeros_like(stats.mean), jnp.ones_like(stats.mean)
+    ready = stats.count >= 2
+    std = jnp.sqrt(stats.m2 / jnp.maximum(stats.count, 1.0) + 1e-8)
+    return jnp.where(ready, stats.mean, 0.0), jnp.where(ready, 1.0 / std, 1.0)

@@ -20,7 +20,7 @@ from typing import Any
 import gymnasium as gym
 
 from pes_rl.envs.pool import EnvironmentWorkerError
-from pes_rl.envs.registry import gymnasium_id
+from pes_rl.envs.registry import BRAX_DEFAULT_HORIZON, gymnasium_id
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.presets import preset_for
 from pes_rl.schedules import LinearDecay
@@ -78,15 +78,29 @@ class TrainConfig:
     async_envs: bool = False
     """Step the environments in parallel: in this process and one worker
     process per other CPU core."""
+    updates_per_call: int | None = None
+    """Brax backend: updates per jitted device call; by default as many as
+    fit between two evaluations."""
+    brax_physics: str | None = None
+    """Brax backend: physics pipeline (generalized, positional, spring, mjx);
+    the environment's own default when not given."""
+    devices: int | None = None
+    """Brax backend: shard particles over this many local devices (default:
+    all that JAX sees)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Not a flag: constructor arguments for the environment."""
 
     def agent_kwargs(self) -> dict[str, Any]:
         keys = (
             "backend num_particles truncation_length horizon sigma learning_rate "
-            "optimizer fitness_shaping policy hidden_sizes obs_norm stagger seed"
+            "optimizer fitness_shaping policy hidden_sizes obs_norm stagger seed "
+            "brax_physics"
         ).split()
         kwargs = {k: getattr(self, k) for k in keys}
+        kwargs["num_devices"] = self.devices
+        kwargs["updates_per_call"] = self.updates_per_call or max(
+            1, self.eval_every // max(1, self._envs() * self._window())
+        )
         # This process steps a block of envs too: one worker per other core.
         kwargs["num_workers"] = (
             max(1, (os.cpu_count() or 2) - 1) if self.async_envs else 0
@@ -104,13 +118,23 @@ class TrainConfig:
     def _expected_windows(self) -> int:
         """Windows (and so updates) the run's budget buys when every
         particle is stepped for the whole window: the decay length."""
-        horizon = self.horizon or gym.spec(gymnasium_id(self.env)).max_episode_steps
+        # Invalid sizes are reported by the agent's validation, not here.
+        return max(1, self.total_steps // max(1, self._envs() * self._window()))
+
+    def _envs(self) -> int:
+        return self.num_particles + (1 if self.algo == "tes" else 0)
+
+    def _window(self) -> int:
+        horizon = self.horizon
+        if horizon is None:
+            try:
+                horizon = gym.spec(gymnasium_id(self.env)).max_episode_steps
+            except ConfigError:  # a Brax-only name: Brax's default length
+                horizon = BRAX_DEFAULT_HORIZON
         window = self.truncation_length
         if horizon is not None:  # without one the agent reports the error
             window = horizon if self.algo == "es" else min(window, horizon)
-        envs = self.num_particles + (1 if self.algo == "tes" else 0)
-        # Invalid sizes are reported by the agent's validation, not here.
-        return max(1, self.total_steps // max(1, envs * window))
+        return window
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
         "seed": int,
         "eval_every": int,
         "eval_episodes": int,
+        "updates_per_call": int,
+        "devices": int,
     }
     choices = {
         "algo": ALGOS,
@@ -144,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
         "optimizer": ("sgd", "adam"),
         "policy": ("linear", "mlp"),
         "fitness_shaping": ("none", "std", "centered_ranks"),
+        "brax_physics": ("generalized", "positional", "spring", "mjx"),
     }
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -242,8 +269,8 @@ def run(config: TrainConfig) -> dict[str, Any]:
     (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
     print(
         f"{type(agent).__name__} on {agent.env_name} ({agent.backend_name} backend, "
-        f"CPU), N={agent.num_particles}, K={agent.truncation_length}, "
-        f"T={agent.horizon}; writing {run_dir}",
+        f"{agent.device_description}), N={agent.num_particles}, "
+        f"K={agent.truncation_length}, T={agent.horizon}; writing {run_dir}",
         file=sys.stderr,
     )
     checkpoint = run_dir / "checkpoint.pkl"

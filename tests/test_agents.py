@@ -160,7 +160,9 @@ def test_custom_env_registration_and_instances():
         ({"policy": "cnn"}, "policy"),
         ({"fitness_shaping": "rank"}, "fitness shaping"),
         ({"env": "swimer"}, "did you mean swimmer"),
-        ({"backend": "brax"}, "brax"),
+        ({"backend": "tpu"}, "unknown backend"),
+        ({"backend": "brax", "num_devices": 99}, "local device"),
+        ({"backend": "brax", "env": "swimer"}, "did you mean swimmer"),
     ],
 )
 def test_bad_arguments_raise_config_errors(kwargs, message):

@@ -95,7 +95,7 @@ def test_bad_input_in_a_subprocess_is_one_line_without_traceback(tmp_path):
         (["--algo", "ppo"], "invalid choice"),
         (["--policy", "cnn"], "invalid choice"),
         (["--optimizer", "rmsprop"], "invalid choice"),
-        (["--backend", "brax"], "brax backend is not available"),
+        (["--backend", "brax", "--env", "nosuch"], "unknown brax environment"),
         (["--env", "nosuchmodule:Env-v0"], "cannot import module"),
         (["--env", "CartPole-v1"], "continuous (Box) action space"),
         (["--seed", "-1"], "seed must be a non-negative integer"),

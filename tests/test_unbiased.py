@@ -59,6 +59,9 @@ TRUE_PER_WINDOW = JACOBIAN.sum(axis=(0, 1)) / NUM_WINDOWS
 TRUNCATED_PER_WINDOW = jnp.einsum("wwd->d", JACOBIAN) / NUM_WINDOWS
 
 
+BACKENDS = ["gymnasium", "brax"]
+
+
 def make_agent(cls, seed, sigma=SIGMA, **kwargs):
     agent = cls(
         env="linear_quadratic",
@@ -75,11 +78,11 @@ def make_agent(cls, seed, sigma=SIGMA, **kwargs):
 
 
 @functools.cache
-def samples(cls, num_updates: int, sigma=SIGMA) -> np.ndarray:
+def samples(cls, num_updates: int, sigma=SIGMA, backend="gymnasium") -> np.ndarray:
     """Per seed, the mean of the first ``num_updates`` estimates."""
     out = []
     for seed in range(NUM_SEEDS):
-        agent = make_agent(cls, seed, sigma)
+        agent = make_agent(cls, seed, sigma, backend=backend)
         out.append(np.mean([agent.update()["grad"] for _ in range(num_updates)], 0))
     return np.array(out)
 
@@ -89,9 +92,10 @@ def z_scores(draws: np.ndarray, truth) -> np.ndarray:
     return (draws.mean(axis=0) - np.asarray(truth)) / standard_error
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cls", [PES, NRES])
-def test_first_update_after_staggered_start_is_unbiased(cls):
-    z = z_scores(samples(cls, 1), TRUE_PER_WINDOW)
+def test_first_update_after_staggered_start_is_unbiased(cls, backend):
+    z = z_scores(samples(cls, 1, backend=backend), TRUE_PER_WINDOW)
     assert np.all(np.abs(z) < TOLERANCE), z
 
 
@@ -102,21 +106,24 @@ def test_pes_with_a_sigma_schedule_is_unbiased():
     assert np.all(np.abs(z) < TOLERANCE), z
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cls", [PES, NRES])
-def test_later_updates_are_unbiased(cls):
-    z = z_scores(samples(cls, NUM_WINDOWS), TRUE_PER_WINDOW)
+def test_later_updates_are_unbiased(cls, backend):
+    z = z_scores(samples(cls, NUM_WINDOWS, backend=backend), TRUE_PER_WINDOW)
     assert np.all(np.abs(z) < TOLERANCE), z
 
 
-def test_full_es_is_unbiased_for_the_episode_return():
-    z = z_scores(samples(FullES, 1), JACOBIAN.sum(axis=(0, 1)))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_full_es_is_unbiased_for_the_episode_return(backend):
+    z = z_scores(samples(FullES, 1, backend=backend), JACOBIAN.sum(axis=(0, 1)))
     assert np.all(np.abs(z) < TOLERANCE), z
 
 
-def test_truncated_es_is_biased():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_truncated_es_is_biased(backend):
     # One episode of the shared trajectory: TES's mean estimate matches the
     # truncated gradient and misses the true one by many standard errors.
-    draws = samples(TruncatedES, NUM_WINDOWS)
+    draws = samples(TruncatedES, NUM_WINDOWS, backend=backend)
     assert np.all(np.abs(z_scores(draws, TRUNCATED_PER_WINDOW)) < TOLERANCE)
     assert np.max(np.abs(z_scores(draws, TRUE_PER_WINDOW))) > 5
 

@@ -1,0 +1,314 @@
+"""Evaluate a trained agent: ``python -m pes_rl.evaluate RUN_DIR``.
+
+Prints the mean policy's return over evaluation episodes and, with
+``--video``, records one episode: an mp4 for Gymnasium agents (MuJoCo's
+offscreen renderer), an HTML viewer for Brax agents.
+"""
+
+import argparse
+import os
+import pickle
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pes_rl.errors import ConfigError, MissingDependencyError
+
+# The reset seed of the first evaluation episode (pes_rl.agents.es_agent
+# EVAL_SEED): by default the video shows the episode the evaluation starts with.
+DEFAULT_VIDEO_SEED = 1_000_000
+
+_RENDERER_HINT = (
+    "for headless rendering install EGL (apt install libegl1 libgl1-mesa-dri) "
+    "and set MUJOCO_GL=egl, or OSMesa (apt install libosmesa6) and set "
+    "MUJOCO_GL=osmesa"
+)
+
+
+def default_gl() -> str:
+    """Pick MuJoCo's OpenGL platform unless the user chose one: EGL renders
+    without a display, where Gymnasium's default tries GLFW first and fails.
+    Gymnasium reads MUJOCO_GL when an env's first renderer is created."""
+    return os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+def _check_gl() -> None:
+    """Import MuJoCo under MUJOCO_GL: MuJoCo >= 3 loads the platform's GL
+    bindings on import, and some broken setups (MUJOCO_GL=osmesa without
+    libOSMesa) fail there rather than at the first frame."""
+    gl = default_gl()
+    try:
+        import mujoco  # noqa: F401
+    except ImportError:
+        return  # no MuJoCo: other envs may still render
+    except Exception as err:
+        raise MissingDependencyError(_renderer_error(gl, err)) from None
+
+
+def _renderer_error(gl: str, err: Exception) -> str:
+    lines = str(err).strip().splitlines()
+    reason = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+    return f"cannot render frames with MUJOCO_GL={gl} ({reason}); {_RENDERER_HINT}"
+
+
+def load_agent(path: str | os.PathLike, **overrides: Any):
+    """Restore the agent of a run directory (its ``checkpoint.pkl``) or of a
+    checkpoint file."""
+    from pes_rl.agents import ESAgent
+
+    path = Path(path)
+    checkpoint = path / "checkpoint.pkl" if path.is_dir() else path
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist")
+    if not checkpoint.is_file():
+        raise ConfigError(f"{path} has no checkpoint.pkl; is it a run directory?")
+    # Check the file before ESAgent.load, so that errors from building the
+    # agent (a missing dependency, an unregistered env) keep their message.
+    try:
+        with open(checkpoint, "rb") as f:
+            state = pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, ImportError, AttributeError) as err:
+        raise ConfigError(f"{checkpoint} is not a pes_rl checkpoint ({err})") from None
+    if not isinstance(state, dict) or not {"algorithm", "config"} <= state.keys():
+        raise ConfigError(f"{checkpoint} is not a pes_rl checkpoint")
+    return ESAgent.load(checkpoint, **overrides)
+
+
+def _check_ffmpeg() -> None:
+    try:
+        import imageio_ffmpeg
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        raise MissingDependencyError(
+            "writing mp4 needs ffmpeg: pip install imageio-ffmpeg"
+        ) from None
+
+
+def _check_output(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise ConfigError(f"cannot write {path}: {path.parent} is not a directory")
+
+
+def _append(writer, frame: np.ndarray, path: Path) -> None:
+    try:
+        writer.append_data(frame)
+    except (OSError, RuntimeError, ValueError) as err:
+        reason = " ".join(str(err).split())
+        raise ConfigError(f"cannot write video {path}: {reason}") from None
+
+
+def _close(writer, path: Path) -> None:
+    try:
+        writer.close()
+    except (OSError, RuntimeError, ValueError) as err:
+        reason = " ".join(str(err).split())
+        raise ConfigError(f"cannot write video {path}: {reason}") from None
+
+
+def record_video(
+    agent, path: str | os.PathLike, seed: int = DEFAULT_VIDEO_SEED
+) -> dict[str, Any]:
+    """Record one episode of the mean policy of a Gymnasium agent as a video
+    (mp4, or any container ffmpeg writes). Frames are streamed to the file, so
+    long episodes need little memory. Returns frames, return and fps."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    _check_output(path)
+    _check_ffmpeg()
+    gl = default_gl()
+    try:
+        # Gymnasium warns about an unsupported render mode; we say it better.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            env = agent._make_env(render_mode="rgb_array")
+    except TypeError:  # an env instance: copies take no render_mode
+        env = agent._make_env()
+    try:
+        if env.render_mode != "rgb_array":
+            modes = env.metadata.get("render_modes", [])
+            raise ConfigError(
+                f"{agent.env_name} cannot render rgb_array frames "
+                f"(its render modes: {modes or 'none'})"
+            )
+        obs, _ = env.reset(seed=seed)
+        try:
+            frame = env.render()
+        except Exception as err:  # the GL stack fails in many ways
+            raise MissingDependencyError(_renderer_error(gl, err)) from None
+        fps = env.metadata.get("render_fps") or 30
+        # JAX warns at every fork; imageio-ffmpeg's subprocess execs ffmpeg
+        # at once, so no lock held by JAX's threads is inherited.
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning
+            )
+            # macro_block_size=2: yuv420p needs even sizes, and the default
+            # 16 would rescale most MuJoCo frame sizes with a warning.
+            try:
+                writer = imageio.get_writer(
+                    path, format="FFMPEG", fps=fps, macro_block_size=2
+                )
+            except (OSError, RuntimeError, ValueError) as err:
+                raise ConfigError(
+                    f"cannot write video {path}: {err} (use a .mp4 path)"
+                ) from None
+            total, frames, done, ok = 0.0, 0, False, False
+            try:
+                _append(writer, frame, path)
+                frames = 1
+                while not done:
+                    obs, reward, terminated, truncated, _ = env.step(agent.predict(obs))
+                    total += float(reward)
+                    done = terminated or truncated
+                    _append(writer, env.render(), path)
+                    frames += 1
+                _close(writer, path)
+                ok = True
+            finally:
+                if not ok:  # no half-written video is left behind
+                    try:
+                        writer.close()
+                    except Exception:
+                        pass  # the error in flight says more
+                    path.unlink(missing_ok=True)
+    finally:
+        env.close()
+    return {"path": str(path), "frames": frames, "return": total, "fps": fps}
+
+
+def render_brax_html(
+    agent, path: str | os.PathLike, seed: int = DEFAULT_VIDEO_SEED
+) -> dict[str, Any]:
+    """Write Brax's interactive HTML viewer of one episode of the mean policy
+    of a Brax agent (``agent.backend.env``, a ``brax.envs`` PipelineEnv).
+
+    The viewer loads its JavaScript from a CDN when opened. Steps run one
+    jitted env step at a time, which is fine for one episode."""
+    import jax
+    import jax.numpy as jnp
+
+    try:
+        from brax.io import html
+    except ImportError as err:
+        raise MissingDependencyError(f"the HTML viewer needs brax: {err}") from None
+    path = Path(path)
+    _check_output(path)
+    env = getattr(getattr(agent, "backend", None), "env", None)
+    if env is None or not hasattr(env, "sys"):
+        raise ConfigError(
+            f"{agent.env_name} has no Brax system to render (a custom Brax env?)"
+        )
+    reset, step = jax.jit(env.reset), jax.jit(env.step)
+    # Brax envs take raw uint32 keys.
+    state = reset(jax.random.key_data(jax.random.key(seed)))
+    states, total = [state.pipeline_state], 0.0
+    for _ in range(agent.horizon):
+        state = step(state, jnp.asarray(agent.predict(np.asarray(state.obs))))
+        states.append(state.pipeline_state)
+        total += float(state.reward)
+        if float(state.done):
+            break
+    path.write_text(html.render(env.sys, states, height="100vh", colab=False))
+    return {"path": str(path), "frames": len(states), "return": total, "fps": None}
+
+
+def record(
+    agent, path: str | os.PathLike, seed: int = DEFAULT_VIDEO_SEED
+) -> dict[str, Any]:
+    """One episode of the mean policy: an HTML viewer for a Brax agent, a
+    video otherwise."""
+    html = Path(path).suffix == ".html"
+    if getattr(agent, "backend_name", "gymnasium") == "brax":
+        if not html:
+            raise ConfigError("a Brax agent records an HTML viewer: use a .html path")
+        return render_brax_html(agent, path, seed)
+    if html:
+        raise ConfigError("the HTML viewer is for Brax agents: use a .mp4 path")
+    return record_video(agent, path, seed)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # One line, exit status 2 (through main), instead of usage + message.
+        raise ConfigError(f"{message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m pes_rl.evaluate",
+        description="Evaluate the mean policy of a trained agent and optionally "
+        "record one episode.",
+    )
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="run directory, or a checkpoint file"
+    )
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=10,
+        help="evaluation episodes, on the fixed evaluation seeds training uses; "
+        "0 skips the evaluation (default: 10)",
+    )
+    parser.add_argument(
+        "--video",
+        metavar="PATH",
+        help="record one episode: an mp4 for Gymnasium agents, an HTML viewer "
+        "(.html) for Brax agents",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_VIDEO_SEED,
+        help="reset seed of the recorded episode (default: that of the first "
+        "evaluation episode)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.episodes < 0:
+            raise ConfigError("--episodes must be 0 or more")
+        if args.video is not None:
+            # Fail before loading and evaluating. A .html path asks for the
+            # Brax viewer, which needs neither ffmpeg nor OpenGL.
+            _check_output(Path(args.video))
+            if not args.video.endswith(".html"):
+                _check_ffmpeg()
+                _check_gl()  # before the agent's envs import MuJoCo
+        # Evaluation needs no worker processes: a few episodes are not worth
+        # spawning them.
+        agent = load_agent(args.run_dir, num_workers=0)
+        try:
+            name = f"{type(agent).__name__} on {agent.env_name}"
+            if args.episodes:
+                returns = agent.evaluate_episodes(args.episodes)
+                print(
+                    f"{name}, {agent.env_steps} training env steps: eval return "
+                    f"{returns.mean():.2f} ± {returns.std():.2f} over "
+                    f"{args.episodes} episode{'s' if args.episodes > 1 else ''}",
+                    flush=True,
+                )
+            if args.video is not None:
+                info = record(agent, args.video, args.seed)
+                print(
+                    f"wrote {info['path']}: one episode of {name} "
+                    f"({info['frames']} frames, seed {args.seed}, "
+                    f"return {info['return']:.2f})"
+                )
+        finally:
+            agent.close()
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

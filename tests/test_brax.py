@@ -1,0 +1,212 @@
+"""The Brax backend: parity with the Gymnasium backend on the toy task (the
+same seed draws the same noise on both), determinism, compile-once, device
+sharding, and the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from pes_rl.agents import NRES, PES, FullES, TruncatedES
+
+TOY = dict(
+    env="linear_quadratic",
+    num_particles=8,
+    truncation_length=5,
+    sigma=0.1,
+    learning_rate=0.01,
+    fitness_shaping="std",
+    seed=3,
+)
+
+
+@pytest.mark.parametrize("cls", [PES, NRES, TruncatedES, FullES])
+@pytest.mark.parametrize("terminate_above", [None, 1.5])
+def test_same_windows_and_gradients_as_gymnasium(cls, terminate_above):
+    kwargs = {**TOY, "env_kwargs": {"terminate_above": terminate_above}}
+    gym_agent = cls(**kwargs)
+    brax_agent = cls(**kwargs, backend="brax")
+    ended = 0
+    for _ in range(8):
+        expected, got = gym_agent.update(), brax_agent.update()
+        np.testing.assert_allclose(
+            got["window_return"], expected["window_return"], rtol=1e-4, atol=1e-4
+        )
+        np.testing.assert_allclose(got["grad"], expected["grad"], rtol=1e-3, atol=1e-3)
+        assert got["episodes_completed"] == expected["episodes_completed"]
+        ended += expected["episodes_completed"]
+    assert ended > 0
+    np.testing.assert_allclose(brax_agent.theta, gym_agent.theta, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        brax_agent.evaluate_episodes(3), gym_agent.evaluate_episodes(3), rtol=1e-4
+    )
+
+
+def test_brax_counts_every_simulated_transition():
+    agent = PES(**TOY, backend="brax")
+    agent.update()
+    # 4 windows per episode: the staggered warm-up runs 3 windows of the 8
+    # envs (idle ones included, since vmap simulates them), then one update.
+    assert agent.env_steps == (3 + 1) * 8 * 5
+
+
+def test_deterministic():
+    def run():
+        agent = PES(**TOY, backend="brax", updates_per_call=3)
+        agent.learn(1000, progress_bar=False)
+        return np.asarray(agent.theta), agent.env_steps
+
+    (theta_a, steps_a), (theta_b, steps_b) = run(), run()
+    assert steps_a == steps_b
+    np.testing.assert_array_equal(theta_a, theta_b)
+
+
+def test_learn_in_calls_matches_single_updates():
+    # Several updates per device call are the same updates as one per call.
+    one = PES(**TOY, backend="brax", updates_per_call=1)
+    four = PES(**TOY, backend="brax", updates_per_call=4)
+    one.learn(2000, progress_bar=False)
+    four.learn(2000, progress_bar=False)
+    assert one.env_steps == four.env_steps
+    np.testing.assert_allclose(one.theta, four.theta, rtol=1e-5, atol=1e-6)
+
+
+def test_no_recompilation_after_the_first_update():
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, duration, **_: (
+            compiles.append(event) if "backend_compile" in event else None
+        )
+    )
+    agent = NRES(**{**TOY, "seed": 11}, backend="brax", updates_per_call=2)
+    agent.update()
+    agent.evaluate(4)
+    compiles.clear()
+    agent.learn(agent.env_steps + 3000, progress_bar=False)
+    agent.evaluate(4)
+    agent.update()
+    assert compiles == []
+
+
+def test_callback_and_learning_on_brax():
+    agent = PES(**{**TOY, "seed": 5}, backend="brax", updates_per_call=10)
+    before = agent.evaluate(4)
+    calls = []
+    agent.learn(20_000, callback=calls.append, progress_bar=False)
+    assert agent.evaluate(4) > before + 1.0
+    assert len(calls) >= 2 and calls[-1]["env_steps"] == agent.env_steps
+
+
+def test_save_and_load_on_brax(tmp_path):
+    agent = PES(**{**TOY, "obs_norm": True}, backend="brax")
+    for _ in range(3):
+        agent.update()
+    agent.save(tmp_path / "agent.pkl")
+    restored = PES.load(tmp_path / "agent.pkl")
+    assert restored.backend_name == "brax"
+    np.testing.assert_array_equal(restored.theta, agent.theta)
+    np.testing.assert_allclose(restored.obs_stats.mean, agent.obs_stats.mean)
+    assert restored.evaluate(3) == pytest.approx(agent.evaluate(3))
+    restored.update()
+
+
+def test_non_finite_reward_stops_before_the_parameters_change():
+    from pes_rl.envs.toy_brax import LinearQuadraticBrax
+    from pes_rl.errors import NonFiniteError
+
+    class Explodes(LinearQuadraticBrax):
+        def step(self, state, action):
+            state = super().step(state, action)
+            t = state.info["t"]
+            return state.replace(reward=jax.numpy.where(t == 12, jax.numpy.inf, 1.0))
+
+    agent = PES(**{**TOY, "env": Explodes(), "horizon": 20}, backend="brax")
+    agent.theta = agent.theta + 0.1
+    theta = np.asarray(agent.theta)
+    with pytest.raises(NonFiniteError, match="non-finite"):
+        for _ in range(4):
+            agent.update()
+    np.testing.assert_array_equal(agent.theta, theta)
+
+
+SHARDED = textwrap.dedent(
+    """
+    import json, sys
+    import jax, numpy as np
+    from pes_rl.agents import ALGORITHMS
+    results = {}
+    for algo in ("pes", "tes"):
+        thetas = []
+        for devices in (1, 2):
+            agent = ALGORITHMS[algo](
+                env="linear_quadratic", num_particles=8, truncation_length=5,
+                sigma=0.1, learning_rate=0.01, fitness_shaping="std", seed=1,
+                obs_norm=True, backend="brax", num_devices=devices,
+                updates_per_call=2,
+            )
+            agent.learn(1000, progress_bar=False)
+            thetas.append(np.asarray(agent.theta).tolist())
+            results[f"{algo}-{devices}-desc"] = agent.device_description
+        results[algo] = thetas
+    results["devices"] = jax.local_device_count()
+    print(json.dumps(results))
+    """
+)
+
+
+def test_sharded_across_two_devices_equals_one_device():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = subprocess.run(
+        [sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    assert results["devices"] == 2
+    assert results["pes-2-desc"] == "2 x cpu"
+    for algo in ("pes", "tes"):  # 8 envs split evenly; TES's 9 stay replicated
+        one, two = results[algo]
+        np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "pes_rl.train", *args],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_cli_on_brax(tmp_path):
+    out = run_cli(
+        "--env", "linear_quadratic", "--backend", "brax", "--total-steps", "4000",
+        "--eval-every", "2000", "--no-progress", "--run-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "brax backend, cpu" in out.stderr
+    lines = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").open()]
+    # The first call also runs the staggered warm-up (3 windows of 20 envs).
+    assert [x["env_steps"] for x in lines][:3] == [0, 2300, 4000]
+    assert lines[-1]["env_steps"] >= 4000
+    config = json.loads((tmp_path / "run/config.json").read_text())
+    assert config["backend"] == "brax"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--env", "swimer"], "did you mean swimmer"),
+        (["--env", "linear_quadratic", "--devices", "64"], "local device"),
+        (["--env", "CartPole-v1"], "unknown brax environment"),
+    ],
+)
+def test_cli_bad_brax_input(tmp_path, args, message):
+    out = run_cli("--backend", "brax", "--run-dir", str(tmp_path / "r"), *args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1].startswith("error:") and message in lines[-1], out.stderr
+    assert not (tmp_path / "r").exists()
