@@ -7,6 +7,7 @@ the environment carry is donated. Particles are sharded along their axis
 over a mesh of local devices.
 """
 
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -146,6 +147,8 @@ class BraxEngine:
         # compiles meanwhile).
         self._run = jax.jit(run, donate_argnums=0)
         self._compiled_runs: dict[int, Future] = {}
+        # Wall-clock the caller spent compiling or waiting for a compile.
+        self.compile_seconds = 0.0
         self.init_carry = jax.jit(backend.init)
 
         def evaluate(theta, obs_stats, eval_backend, key, first_episode):
@@ -186,6 +189,8 @@ class BraxEngine:
                 partner=np.arange(num_episodes),
             )
         batch = self._eval_backend.num_envs
+        first_call = self._evaluate._cache_size() == 0
+        start = time.perf_counter()
         returns, env_steps, finite = [], 0, True
         for first in range(0, num_episodes, batch):
             batch_returns, batch_steps, batch_finite = self._evaluate(
@@ -194,20 +199,28 @@ class BraxEngine:
             returns.append(np.asarray(batch_returns))
             env_steps += int(batch_steps)
             finite = finite and bool(batch_finite)
+        if first_call:  # mostly compiling
+            self.compile_seconds += time.perf_counter() - start
         return np.concatenate(returns)[:num_episodes], env_steps, finite
 
     def start_compile(self, carry: BraxCarry, ts: TrainState, per_call: int) -> None:
         if per_call not in self._compiled_runs:
+            start = time.perf_counter()
             active = jnp.ones((per_call, self.backend.num_envs), bool)
             learn = jnp.ones((per_call,), bool)
             lowered = self._run.lower(carry, ts, active, learn, per_call)
             self._compiled_runs[per_call] = _COMPILER.submit(lowered.compile)
+            self.compile_seconds += time.perf_counter() - start
 
     def run(self, carry, ts, active, learn, num_windows):
         """Windows ``:num_windows`` of ``active`` [U, M] and ``learn`` [U]."""
         self.start_compile(carry, ts, len(learn))
-        compiled = self._compiled_runs[len(learn)].result()
-        return compiled(carry, ts, active, learn, num_windows)
+        future = self._compiled_runs[len(learn)]
+        if not future.done():
+            start = time.perf_counter()
+            future.result()
+            self.compile_seconds += time.perf_counter() - start
+        return future.result()(carry, ts, active, learn, num_windows)
 
     def _constrain(self, carry: BraxCarry) -> BraxCarry:
         """Keep the environments sharded along the particle axis."""

@@ -276,6 +276,25 @@ class ESAgent:
         return self._unravel(self.theta)
 
     @property
+    def sigma(self) -> float:
+        """The perturbation scale of the next window."""
+        sigma = self.config.sigma
+        return float(sigma(self.est_state.count) if callable(sigma) else sigma)
+
+    @property
+    def learning_rate(self) -> float:
+        """The step size of the next update (nan for a custom optimizer)."""
+        rate = self.config.learning_rate
+        if isinstance(self.config.optimizer, optax.GradientTransformation):
+            return math.nan
+        return float(rate(self.num_updates) if callable(rate) else rate)
+
+    @property
+    def compile_seconds(self) -> float | None:
+        """Brax: wall-clock spent compiling (or waiting for a compile) so far."""
+        return self._engine.compile_seconds if self.backend_name == "brax" else None
+
+    @property
     def device_description(self) -> str:
         """Where training runs, e.g. "cpu" or "2 x gpu"."""
         if self.backend_name != "brax":
@@ -446,14 +465,19 @@ class ESAgent:
     def learn(
         self,
         total_env_steps: int,
-        callback: Callable[[dict[str, Any]], bool | None] | None = None,
+        callback: Any = None,
         progress_bar: bool = True,
     ) -> "ESAgent":
         """Update until the cumulative training env steps reach
-        ``total_env_steps``. ``callback(info)`` runs after every update and
-        stops training by returning False. On the Brax backend updates run in
-        device calls of ``updates_per_call``; the callback runs after each
-        call with the info of its last update."""
+        ``total_env_steps``. ``callback`` is a function ``f(info)``, a
+        ``pes_rl.callbacks.Callback``, or a list of them; it runs after every
+        update and stops training by returning False. On the Brax backend
+        updates run in device calls of ``updates_per_call``; callbacks run
+        after each call with the info of its last update."""
+        from pes_rl.callbacks import as_callback
+
+        callback = as_callback(callback)
+        callback.on_training_start(self)
         start_steps, start_time = self.env_steps, time.perf_counter()
         bar = tqdm(
             total=total_env_steps,
@@ -474,10 +498,11 @@ class ESAgent:
                     eval_return=f"{self.last_eval_return:.1f}",
                     refresh=False,
                 )
-                if callback is not None and callback(info) is False:
+                if callback.on_update(self, info) is False:
                     break
         finally:
             bar.close()
+        callback.on_training_end(self)
         return self
 
     # -- using the policy ---------------------------------------------------
@@ -537,9 +562,11 @@ class ESAgent:
 
     # -- persistence --------------------------------------------------------
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write parameters, optimiser and normaliser state, counters and
-        config atomically (a temporary file, then a rename)."""
+    def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:
+        """Write parameters, optimiser, normaliser and estimator state,
+        counters, the random key and the config atomically (a temporary file,
+        then a rename), so a crash mid-write never leaves a broken file.
+        ``extra`` is kept alongside (the CLI stores its loop state there)."""
         state = {
             "format": 1,
             "algorithm": type(self).__name__,
@@ -551,20 +578,39 @@ class ESAgent:
             "eval_env_steps": self.eval_env_steps,
             "num_updates": self.num_updates,
             "windows": int(self.est_state.count),  # position of a sigma schedule
+            "est_state": jax.device_get(self.est_state),
             "key": np.asarray(jax.random.key_data(self.key)),
+            "extra": extra or {},
         }
         tmp = f"{os.fspath(path)}.tmp"
         with open(tmp, "wb") as f:
             pickle.dump(state, f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+
+    @staticmethod
+    def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+        """The saved state as a dict; raises ``ValueError`` for a file that
+        is not a readable pes_rl checkpoint."""
+        try:
+            with open(path, "rb") as f:
+                state = pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError) as err:
+            raise ValueError(f"{path} is not a pes_rl checkpoint ({err})") from None
+        if not isinstance(state, dict) or state.get("format") != 1:
+            raise ValueError(f"{path} is not a pes_rl checkpoint")
+        return state
 
     @classmethod
     def load(cls, path: str | os.PathLike, **overrides: Any) -> "ESAgent":
         """Restore an agent saved with ``save``. Particles start new episodes
         with cleared accumulators, which keeps the estimates unbiased;
         schedules of sigma and the learning rate continue where they were."""
-        with open(path, "rb") as f:
-            state = pickle.load(f)
+        return cls.from_checkpoint(cls.read_checkpoint(path), **overrides)
+
+    @classmethod
+    def from_checkpoint(cls, state: dict[str, Any], **overrides: Any) -> "ESAgent":
         if cls is ESAgent:
             from pes_rl.agents import ALGORITHMS
 

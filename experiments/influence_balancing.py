@@ -12,7 +12,7 @@ the JAX unroll), while truncated ES, which sees only the short-term effect,
 moves away from it.
 
     python experiments/influence_balancing.py            # full: about 3 min
-    python experiments/influence_balancing.py --quick    # about 30 s
+    python experiments/influence_balancing.py --quick    # about 20 s
 
 Writes ``influence_balancing.csv`` (theta after every update, per method and
 seed) and ``influence_balancing.png`` to ``--out`` and prints a summary table.

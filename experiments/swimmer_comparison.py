@@ -14,9 +14,9 @@ import argparse
 import csv
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
-
-from pes_rl.train import parse_config, run
 
 
 def main() -> None:
@@ -33,8 +33,12 @@ def main() -> None:
     for algo in args.algos:
         for seed in args.seeds:
             run_dir = out / f"{args.env}-{algo}-seed{seed}"
-            config = parse_config(
+            # A fresh process per run: its wall-clock includes compiling.
+            subprocess.run(
                 [
+                    sys.executable,
+                    "-m",
+                    "pes_rl.train",
                     "--env",
                     args.env,
                     "--algo",
@@ -45,13 +49,14 @@ def main() -> None:
                     str(run_dir),
                     "--no-progress",
                     *args.extra,
-                ]
+                ],
+                check=True,
             )
-            result = run(config)
             lines = [
                 json.loads(line)
                 for line in (run_dir / "metrics.jsonl").read_text().splitlines()
             ]
+            result = lines[-1]
             for line in lines:
                 rows.append(
                     [

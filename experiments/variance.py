@@ -25,8 +25,8 @@ the w + 1 windows so far, a pair contributes ``(w + 1) D sum_v |a_v|^2 +
 And MuJoCo Swimmer (T = 1000, K = 100, linear policy, D = 16) at a theta
 from a short PES run.
 
-    python experiments/variance.py            # full: about 5 min
-    python experiments/variance.py --quick    # about 30 s
+    python experiments/variance.py            # full: about 2.5 min
+    python experiments/variance.py --quick    # about 20 s
 
 Writes ``variance_linear_quadratic.csv``, ``variance_swimmer.csv`` and
 ``variance.png`` to ``--out`` and prints a table per environment.
@@ -291,7 +291,8 @@ def plot(path: Path, panels: list[tuple[str, dict, dict | None, np.ndarray]]) ->
                 label="closed form",
             )
         ax_ratio.axhline(1, color="0.5", lw=0.8)
-        ax_ratio.set_yscale("log")
+        if np.nanmax(high) > 3:
+            ax_ratio.set_yscale("log")
         ax_ratio.set_ylabel("PES / NRES variance")
         ax_ratio.set_xlabel("window index (windows since the episode began)")
         ax_ratio.legend(fontsize=8)

@@ -60,8 +60,9 @@ class AgentConfig:
     """Brax backend: updates run per jitted device call (an outer loop on the
     device); callbacks and evaluations happen between calls."""
     num_devices: int | None = None
-    """Brax backend: shard particles over this many local devices (all when
-    not given)."""
+    """Brax backend: shard particles over the first this many devices of
+    ``jax.devices()`` (all when not given; every host's after
+    ``jax.distributed.initialize``)."""
     brax_physics: str | None = None
     """Brax backend: physics pipeline (generalized, positional, spring, mjx);
     the environment's default when not given."""
@@ -134,11 +135,11 @@ class AgentConfig:
             positive_int("num_devices", self.num_devices)
             import jax
 
-            available = jax.local_device_count()
+            available = jax.device_count()
             if self.num_devices > available:
                 raise ConfigError(
                     f"num_devices is {self.num_devices} but JAX sees {available} "
-                    "local device(s)"
+                    "device(s)"
                 )
         for size in self.hidden_sizes:
             positive_int("hidden layer size", size)

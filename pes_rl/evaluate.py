@@ -7,7 +7,6 @@ offscreen renderer), an HTML viewer for Brax agents.
 
 import argparse
 import os
-import pickle
 import sys
 import warnings
 from pathlib import Path
@@ -55,26 +54,24 @@ def _renderer_error(gl: str, err: Exception) -> str:
 
 
 def load_agent(path: str | os.PathLike, **overrides: Any):
-    """Restore the agent of a run directory (its ``checkpoint.pkl``) or of a
-    checkpoint file."""
+    """Restore the agent of a run directory (its newest readable checkpoint)
+    or of a checkpoint file."""
     from pes_rl.agents import ESAgent
+    from pes_rl.checkpoints import read_latest
 
     path = Path(path)
-    checkpoint = path / "checkpoint.pkl" if path.is_dir() else path
     if not path.exists():
         raise ConfigError(f"{path} does not exist")
-    if not checkpoint.is_file():
-        raise ConfigError(f"{path} has no checkpoint.pkl; is it a run directory?")
-    # Check the file before ESAgent.load, so that errors from building the
-    # agent (a missing dependency, an unregistered env) keep their message.
-    try:
-        with open(checkpoint, "rb") as f:
-            state = pickle.load(f)
-    except (pickle.UnpicklingError, EOFError, ImportError, AttributeError) as err:
-        raise ConfigError(f"{checkpoint} is not a pes_rl checkpoint ({err})") from None
-    if not isinstance(state, dict) or not {"algorithm", "config"} <= state.keys():
-        raise ConfigError(f"{checkpoint} is not a pes_rl checkpoint")
-    return ESAgent.load(checkpoint, **overrides)
+    # Read the file before building the agent, so that errors from building
+    # it (a missing dependency, an unregistered env) keep their message.
+    if path.is_dir():
+        state, _ = read_latest(path)
+    else:
+        try:
+            state = ESAgent.read_checkpoint(path)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    return ESAgent.from_checkpoint(state, **overrides)
 
 
 def _check_ffmpeg() -> None:

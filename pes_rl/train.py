@@ -7,10 +7,12 @@ on separate environments with fixed seeds, and writes a run directory:
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,6 +21,9 @@ from typing import Any
 
 import gymnasium as gym
 
+from pes_rl.callbacks import Callback, CheckpointCallback, EvalCallback
+from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
+from pes_rl.checkpoints import load_latest
 from pes_rl.envs.pool import EnvironmentWorkerError
 from pes_rl.envs.registry import BRAX_DEFAULT_HORIZON, gymnasium_id
 from pes_rl.errors import ConfigError, NonFiniteError
@@ -87,6 +92,21 @@ class TrainConfig:
     devices: int | None = None
     """Brax backend: shard particles over this many local devices (default:
     all that JAX sees)."""
+    coordinator_address: str | None = None
+    """Multi-host Brax: HOST:PORT of process 0; with --num-processes and
+    --process-id, calls jax.distributed.initialize before anything else."""
+    num_processes: int | None = None
+    """Multi-host Brax: number of processes (one per host)."""
+    process_id: int | None = None
+    """Multi-host Brax: this process's index; only process 0 writes results."""
+    checkpoint_every_updates: int | None = None
+    """Also save a checkpoint every this many updates (one is always saved at
+    each evaluation and on SIGINT/SIGTERM)."""
+    checkpoint_every_seconds: float | None = 300.0
+    """Also save a checkpoint every this many seconds."""
+    resume: str | None = None
+    """Continue the run in this directory from its newest checkpoint; only
+    --total-steps and --progress may differ from the run's flags."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Not a flag: constructor arguments for the environment."""
 
@@ -163,6 +183,10 @@ def _parser() -> argparse.ArgumentParser:
         "eval_episodes": int,
         "updates_per_call": int,
         "devices": int,
+        "num_processes": int,
+        "process_id": int,
+        "checkpoint_every_updates": int,
+        "checkpoint_every_seconds": float,
     }
     choices = {
         "algo": ALGOS,
@@ -213,9 +237,14 @@ _DOCS = _field_docs()
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     """Flags given on the command line override the environment's preset,
     which overrides the defaults. A sigma or learning rate given without its
-    final value stays constant, whatever decay the preset has."""
+    final value stays constant, whatever decay the preset has. With
+    ``--resume DIR`` the run's own config is the base."""
     args = vars(_parser().parse_args(argv))
     given = {k: v for k, v in args.items() if v is not None}
+    if "hidden_sizes" in given:
+        given["hidden_sizes"] = tuple(given["hidden_sizes"])
+    if "resume" in given:
+        return resume_config(given["resume"], given)
     env = given.get("env", TrainConfig.env)
     algo = given.get("algo", TrainConfig.algo)
     if "hidden_sizes" in given:
@@ -240,78 +269,180 @@ def _prepare_run_dir(config: TrainConfig) -> Path:
     return path
 
 
-def run(config: TrainConfig) -> dict[str, Any]:
-    """Train as the CLI does and return the final summary."""
+# Flags a resumed run may change; any other flag must match the run's config.
+RESUMABLE = ("total_steps", "progress", "resume")
+
+
+def _read_metrics(path: Path, upto_env_steps: int) -> list[str]:
+    """The metrics lines up to a checkpoint's env steps; a line cut off by a
+    crash and lines the resumed run will redo are dropped."""
+    if not path.exists():
+        return []
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("env_steps", math.inf) <= upto_env_steps:
+            kept.append(line)
+    return kept
+
+
+def resume_config(run_dir: str, given: dict[str, Any]) -> TrainConfig:
+    """The config of ``run_dir`` with the allowed flags of ``given``
+    applied; a flag that contradicts the run is refused."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
+    stored = json.loads(path.read_text())
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in stored.items() if k in names}
+    values["hidden_sizes"] = tuple(values.get("hidden_sizes", ()))
+    if values.get("backend") and stored.get("backend"):
+        values["backend"] = stored["backend"]
+    for name, value in given.items():
+        if name in RESUMABLE or name not in names:
+            continue
+        if name == "backend" and value == "auto":
+            continue
+        if values.get(name) != value:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(
+                f"cannot resume with {flag} {value}: the run used {values.get(name)}"
+            )
+    for name in ("total_steps", "progress"):
+        if name in given:
+            values[name] = given[name]
+    values["run_dir"] = str(run_dir)
+    return TrainConfig(**values)
+
+
+def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train as the CLI does and return the final summary; with ``resume``,
+    continue the run in ``config.run_dir`` from its newest checkpoint."""
     start = time.perf_counter()  # "seconds" include building envs and compiling
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {config.algo!r}: use one of {ALGOS}")
     for name in ("total_steps", "eval_every", "eval_episodes"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be a positive integer")
-    run_dir = _prepare_run_dir(config)
+    for name in ("checkpoint_every_updates", "checkpoint_every_seconds"):
+        value = getattr(config, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"{name} must be positive")
     from pes_rl.agents import ALGORITHMS
 
-    agent = ALGORITHMS[config.algo](**config.agent_kwargs())
-    # Only a fully built agent gets a run directory: bad input writes nothing.
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        agent.close()
-        raise ConfigError(f"cannot create run directory {run_dir}: {err}") from None
-    record = {
-        **dataclasses.asdict(config),
-        "run_dir": str(run_dir),
-        "env_id": agent.env_name,
-        "horizon": agent.horizon,
-        "truncation_length": agent.truncation_length,
-        "backend": agent.backend_name,
-    }
-    (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+    kwargs = config.agent_kwargs()
+    if resume:
+        run_dir = Path(config.run_dir)
+        agent, loop_state, checkpoint_path = load_latest(
+            run_dir, num_workers=kwargs["num_workers"]
+        )
+        start -= loop_state.get("seconds", 0.0)
+        metrics = _read_metrics(run_dir / "metrics.jsonl", agent.env_steps)
+        (run_dir / "metrics.jsonl").write_text("".join(m + "\n" for m in metrics))
+        print(
+            f"resuming {run_dir} from {checkpoint_path.name}: {agent.env_steps} "
+            f"env steps, {agent.num_updates} updates",
+            file=sys.stderr,
+        )
+    else:
+        run_dir = _prepare_run_dir(config)
+        agent = ALGORITHMS[config.algo](**kwargs)
+        loop_state = {}
+        # Only a fully built agent gets a run directory: bad input writes nothing.
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            agent.close()
+            raise ConfigError(f"cannot create run directory {run_dir}: {err}") from None
+        record = {
+            **dataclasses.asdict(config),
+            "run_dir": str(run_dir),
+            "env_id": agent.env_name,
+            "horizon": agent.horizon,
+            "truncation_length": agent.truncation_length,
+            "backend": agent.backend_name,
+        }
+        (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
     print(
         f"{type(agent).__name__} on {agent.env_name} ({agent.backend_name} backend, "
         f"{agent.device_description}), N={agent.num_particles}, "
         f"K={agent.truncation_length}, T={agent.horizon}; writing {run_dir}",
         file=sys.stderr,
     )
-    checkpoint = run_dir / "checkpoint.pkl"
-    eval_seconds = 0.0
-    next_eval = 0
+    eval_seconds = loop_state.get("eval_seconds", 0.0)
+    writer = _tensorboard(run_dir)
 
-    def evaluate(num_episodes: int) -> dict[str, Any]:
+    def loop_state_now() -> dict[str, Any]:
+        return {
+            "seconds": time.perf_counter() - start,
+            "eval_seconds": eval_seconds,
+            "next_eval": evaluations.next_eval,
+        }
+
+    checkpoints = CheckpointCallback(
+        run_dir / CHECKPOINT_DIR,
+        every_updates=config.checkpoint_every_updates,
+        every_seconds=config.checkpoint_every_seconds,
+        extra=loop_state_now,
+    )
+
+    def record_evaluation(result: dict[str, Any]) -> None:
         nonlocal eval_seconds
-        t0 = time.perf_counter()
-        returns = agent.evaluate_episodes(num_episodes)
-        agent.last_eval_return = float(returns.mean())
-        eval_seconds += time.perf_counter() - t0
         seconds = time.perf_counter() - start
+        eval_seconds += seconds - evaluation_started
         line = {
-            "env_steps": agent.env_steps,
+            "env_steps": result["env_steps"],
             "seconds": round(seconds, 3),
             "train_seconds": round(seconds - eval_seconds, 3),
-            "update": agent.num_updates,
-            "eval_return": float(returns.mean()),
-            "eval_return_std": float(returns.std()),
-            "eval_episodes": num_episodes,
-            "eval_env_steps": agent.eval_env_steps,
+            **{k: v for k, v in result.items() if k != "env_steps"},
         }
+        if agent.compile_seconds is not None:
+            line["compile_seconds"] = round(agent.compile_seconds, 3)
+        # The line first, then the checkpoint: a resume from an older
+        # checkpoint drops lines past it, so every line is written once.
         with open(run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
-        agent.save(checkpoint)
-        return line
+        writer.add_scalar("eval/return", line["eval_return"], line["env_steps"])
+        checkpoints.save(agent)
+        evaluations.last_line = line
 
-    def callback(info: dict[str, Any]) -> None:
-        nonlocal next_eval
-        if agent.env_steps >= next_eval:
-            evaluate(config.eval_episodes)
-            next_eval += config.eval_every
+    class TimedEval(EvalCallback):
+        def evaluate(self, agent):
+            nonlocal evaluation_started
+            evaluation_started = time.perf_counter()
+            return super().evaluate(agent)
 
-    evaluate(config.eval_episodes)
-    next_eval = config.eval_every
+    evaluation_started = 0.0
+    evaluations = TimedEval(
+        config.eval_every, config.eval_episodes, on_result=record_evaluation
+    )
+    evaluations.next_eval = loop_state.get("next_eval")
+    stop = _SignalStop(checkpoints)
+    logger = _TensorBoardLogger(writer, start)
     try:
-        agent.learn(config.total_steps, callback=callback, progress_bar=config.progress)
-        final = evaluate(2 * config.eval_episodes)
+        with stop.installed():
+            agent.learn(
+                config.total_steps,
+                callback=[evaluations, checkpoints, logger, stop],
+                progress_bar=config.progress,
+            )
+            if stop.signal_name is None:
+                evaluations.num_episodes = 2 * config.eval_episodes
+                evaluations.evaluate(agent)
     finally:
         agent.close()
+        writer.close()
+    if stop.signal_name is not None:
+        raise Interrupted(
+            f"stopped by {stop.signal_name} at {agent.env_steps} env steps; "
+            f"checkpoint saved; continue with: python -m pes_rl.train --resume "
+            f"{run_dir}",
+            stop.exit_status,
+        )
+    final = evaluations.last_line
     train_seconds = final["train_seconds"]
     summary = {
         **final,
@@ -330,10 +461,110 @@ def run(config: TrainConfig) -> dict[str, Any]:
     return summary
 
 
+class Interrupted(Exception):
+    def __init__(self, message: str, exit_status: int):
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+class _SignalStop(Callback):
+    """On SIGINT or SIGTERM, finish the current update, save a checkpoint
+    and stop training."""
+
+    def __init__(self, checkpoints: CheckpointCallback):
+        self.checkpoints = checkpoints
+        self.signal_name: str | None = None
+        self.exit_status = 0
+
+    @contextlib.contextmanager
+    def installed(self):
+        def handler(signum, frame):
+            if self.signal_name is not None:  # a second signal: stop now
+                raise KeyboardInterrupt
+            self.signal_name = signal.Signals(signum).name
+            self.exit_status = 128 + signum
+
+        previous = {
+            sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def on_update(self, agent, info):
+        if self.signal_name is None:
+            return None
+        self.checkpoints.save(agent)
+        return False
+
+
+class _TensorBoardLogger(Callback):
+    """Per update: window return, env-steps/s, gradient norm, sigma and the
+    learning rate, against training env steps."""
+
+    def __init__(self, writer, start: float):
+        self.writer = writer
+        self.start = start
+        self.last: tuple[float, int] | None = None
+
+    def on_update(self, agent, info):
+        now, steps = time.perf_counter(), agent.env_steps
+        if self.last is not None and now > self.last[0]:
+            rate = (steps - self.last[1]) / (now - self.last[0])
+            self.writer.add_scalar("train/env_steps_per_s", rate, steps)
+        self.last = (now, steps)
+        for name in ("window_return", "grad_norm", "train_episode_return"):
+            if not math.isnan(info[name]):
+                self.writer.add_scalar(f"train/{name}", info[name], steps)
+        self.writer.add_scalar("train/sigma", agent.sigma, steps)
+        self.writer.add_scalar("train/learning_rate", agent.learning_rate, steps)
+        return None
+
+
+def _tensorboard(run_dir: Path):
+    from tensorboardX import SummaryWriter
+
+    return SummaryWriter(str(run_dir / "tensorboard"), flush_secs=10)
+
+
+def _init_distributed(config: TrainConfig) -> None:
+    """Join a multi-host run: every process runs the same command with the
+    same seed and computes the same updates; XLA shards the particles over
+    all hosts' devices."""
+    given = [
+        config.coordinator_address is not None,
+        config.num_processes is not None,
+        config.process_id is not None,
+    ]
+    if not any(given):
+        return
+    if not all(given):
+        raise ConfigError(
+            "multi-host runs need --coordinator-address, --num-processes "
+            "and --process-id together"
+        )
+    import jax
+
+    jax.distributed.initialize(
+        coordinator_address=config.coordinator_address,
+        num_processes=config.num_processes,
+        process_id=config.process_id,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_config(argv)
-        run(config)
+        _init_distributed(config)
+        if config.process_id:  # only process 0 writes the run directory
+            import tempfile
+
+            config = dataclasses.replace(
+                config, run_dir=tempfile.mkdtemp(prefix="pes_rl-"), progress=False
+            )
+        run(config, resume=config.resume is not None)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -346,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    except Interrupted as err:
+        print(str(err), file=sys.stderr)
+        return err.exit_status
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is intact", file=sys.stderr)
         return 130

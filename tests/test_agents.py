@@ -161,7 +161,7 @@ def test_custom_env_registration_and_instances():
         ({"fitness_shaping": "rank"}, "fitness shaping"),
         ({"env": "swimer"}, "did you mean swimmer"),
         ({"backend": "tpu"}, "unknown backend"),
-        ({"backend": "brax", "num_devices": 99}, "local device"),
+        ({"backend": "brax", "num_devices": 99}, "device"),
         ({"backend": "brax", "env": "swimer"}, "did you mean swimmer"),
     ],
 )

@@ -200,7 +200,7 @@ def test_cli_on_brax(tmp_path):
     "args, message",
     [
         (["--env", "swimer"], "did you mean swimmer"),
-        (["--env", "linear_quadratic", "--devices", "64"], "local device"),
+        (["--env", "linear_quadratic", "--devices", "64"], "device"),
         (["--env", "CartPole-v1"], "unknown brax environment"),
     ],
 )

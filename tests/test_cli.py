@@ -52,7 +52,7 @@ def test_cli_smoke_run_writes_a_run_directory(tmp_path):
     steps = [line["env_steps"] for line in lines]
     assert steps == sorted(steps) and steps[-1] >= 3000
     assert lines[-1]["eval_return"] > lines[0]["eval_return"]
-    assert (run_dir / "checkpoint.pkl").stat().st_size > 0
+    assert len(list((run_dir / "checkpoints").glob("ckpt-*.pkl"))) >= 1
 
 
 def test_cli_module_env_id_form(tmp_path):
@@ -154,8 +154,9 @@ def test_non_finite_observation_stops_and_keeps_the_checkpoint(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "non-finite" in err and "particle" in err and "step" in err
     from pes_rl.agents import PES
+    from pes_rl.checkpoints import checkpoint_files
 
-    restored = PES.load(run_dir / "checkpoint.pkl")
+    restored = PES.load(checkpoint_files(run_dir)[0])
     assert np.isfinite(np.asarray(restored.theta)).all()
     assert 0 < restored.env_steps <= 4000
 

@@ -173,7 +173,7 @@ def test_evaluate_bad_input_is_one_line_and_exit_2(
     (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
     cases = [
         ([str(tmp_path / "missing")], "does not exist"),
-        ([str(tmp_path / "empty")], "no checkpoint.pkl"),
+        ([str(tmp_path / "empty")], "no checkpoint"),
         ([str(tmp_path / "junk.pkl")], "not a pes_rl checkpoint"),
         ([str(lq_run), "--episodes", "-1"], "--episodes"),
         ([str(lq_run), "--video", str(tmp_path / "no" / "x.mp4")], "not a directory"),

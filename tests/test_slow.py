@@ -41,3 +41,28 @@ def test_other_unbiased_estimators_learn_swimmer(algo, tmp_path):
         ]
     )
     assert run(config)["eval_return"] >= 100
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0])
+def test_default_swimmer_run_on_brax_reaches_350(seed, tmp_path):
+    config = parse_config(
+        ["--env", "swimmer", "--backend", "brax", "--seed", str(seed)]
+        + ["--no-progress", "--run-dir", str(tmp_path / "run")]
+    )
+    summary = run(config)
+    assert summary["env_steps"] <= 1_000_000
+    assert summary["eval_return"] >= 350
+
+
+@pytest.mark.slow
+def test_short_swimmer_runs_on_brax_for_the_other_estimators(tmp_path):
+    for algo in ("nres", "tes", "es"):
+        config = parse_config(
+            ["--env", "swimmer", "--backend", "brax", "--algo", algo]
+            + ["--total-steps", "60000", "--eval-every", "30000", "--no-progress"]
+            + ["--run-dir", str(tmp_path / algo)]
+        )
+        summary = run(config)
+        assert summary["env_steps"] >= 60000
+        assert summary["eval_return"] == summary["eval_return"]  # finite

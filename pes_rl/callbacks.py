@@ -1,0 +1,193 @@
+"""Callbacks for ``agent.learn``, in the style of Stable-Baselines3.
+
+A callback sees the agent and the info dict of each update (on Brax, of
+each device call's last update) and stops training by returning False:
+
+    from pes_rl.callbacks import CheckpointCallback, EvalCallback
+
+    agent.learn(
+        1_000_000,
+        callback=[
+            EvalCallback(every_env_steps=50_000, stop_at_return=350),
+            CheckpointCallback("runs/ckpts", every_updates=100),
+            lambda info: info["grad_norm"] < 1e6,  # plain functions work too
+        ],
+    )
+"""
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+
+class Callback:
+    def on_training_start(self, agent) -> None:
+        """Called once when ``learn`` starts."""
+
+    def on_update(self, agent, info: dict[str, Any]) -> bool | None:
+        """Called after an update; return False to stop training."""
+        return None
+
+    def on_training_end(self, agent) -> None:
+        """Called once when ``learn`` returns normally."""
+
+
+class FunctionCallback(Callback):
+    """Wraps ``f(info) -> bool | None``."""
+
+    def __init__(self, function: Callable[[dict[str, Any]], bool | None]):
+        self.function = function
+
+    def on_update(self, agent, info):
+        return self.function(info)
+
+
+class CallbackList(Callback):
+    """Runs every callback; training stops if any of them returns False."""
+
+    def __init__(self, callbacks: Iterable[Any]):
+        self.callbacks = [as_callback(c) for c in callbacks]
+
+    def on_training_start(self, agent):
+        for callback in self.callbacks:
+            callback.on_training_start(agent)
+
+    def on_update(self, agent, info):
+        results = [callback.on_update(agent, info) for callback in self.callbacks]
+        return False if any(r is False for r in results) else None
+
+    def on_training_end(self, agent):
+        for callback in self.callbacks:
+            callback.on_training_end(agent)
+
+
+def as_callback(callback: Any) -> Callback:
+    """None, a Callback, a function of the info dict, or a list of these."""
+    if callback is None:
+        return CallbackList([])
+    if isinstance(callback, Callback):
+        return callback
+    if isinstance(callback, list | tuple):
+        return CallbackList(callback)
+    if callable(callback):
+        return FunctionCallback(callback)
+    raise TypeError(f"not a callback: {callback!r}")
+
+
+class EvalCallback(Callback):
+    """Evaluate the mean policy every ``every_env_steps`` training steps (and
+    at the start); stop once the mean return reaches ``stop_at_return``.
+    ``on_result(result)`` receives each evaluation's dict."""
+
+    def __init__(
+        self,
+        every_env_steps: int,
+        num_episodes: int = 5,
+        stop_at_return: float | None = None,
+        on_result: Callable[[dict[str, Any]], None] | None = None,
+    ):
+        self.every_env_steps = every_env_steps
+        self.num_episodes = num_episodes
+        self.stop_at_return = stop_at_return
+        self.on_result = on_result
+        self.next_eval: int | None = None
+        self.results: list[dict[str, Any]] = []
+
+    def evaluate(self, agent) -> dict[str, Any]:
+        returns = agent.evaluate_episodes(self.num_episodes)
+        agent.last_eval_return = float(returns.mean())
+        result = {
+            "env_steps": agent.env_steps,
+            "update": agent.num_updates,
+            "eval_return": float(returns.mean()),
+            "eval_return_std": float(returns.std()),
+            "eval_episodes": self.num_episodes,
+            "eval_env_steps": agent.eval_env_steps,
+        }
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    def _reached(self, result: dict[str, Any]) -> bool:
+        return (
+            self.stop_at_return is not None
+            and result["eval_return"] >= self.stop_at_return
+        )
+
+    def on_training_start(self, agent):
+        if self.next_eval is None:  # a resumed schedule keeps its place
+            self.next_eval = agent.env_steps
+        self._evaluate_if_due(agent)
+
+    def on_update(self, agent, info):
+        return self._evaluate_if_due(agent)
+
+    def _evaluate_if_due(self, agent) -> bool | None:
+        if agent.env_steps < self.next_eval:
+            return None
+        # Advanced first, so a checkpoint written during the evaluation
+        # resumes after it. The grid stays 0, every, 2 * every, ...
+        while self.next_eval <= agent.env_steps:
+            self.next_eval += self.every_env_steps
+        return False if self._reached(self.evaluate(agent)) else None
+
+
+class CheckpointCallback(Callback):
+    """Save the agent into ``directory`` every ``every_updates`` updates
+    and/or every ``every_seconds`` seconds, keeping the newest ``keep``
+    files (``ckpt-UPDATE.pkl``). ``extra()`` adds data to each file."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        every_updates: int | None = None,
+        every_seconds: float | None = None,
+        keep: int = 3,
+        extra: Callable[[], dict[str, Any]] | None = None,
+    ):
+        self.directory = Path(directory)
+        self.every_updates = every_updates
+        self.every_seconds = every_seconds
+        self.keep = keep
+        self.extra = extra
+        self._last_update = 0
+        self._last_time = time.monotonic()
+
+    def save(self, agent) -> Path:
+        from pes_rl.checkpoints import save_checkpoint
+
+        path = save_checkpoint(
+            agent, self.directory, self.extra() if self.extra else None, self.keep
+        )
+        self._last_update, self._last_time = agent.num_updates, time.monotonic()
+        return path
+
+    def on_training_start(self, agent):
+        self._last_update, self._last_time = agent.num_updates, time.monotonic()
+
+    def on_update(self, agent, info):
+        due_updates = (
+            self.every_updates is not None
+            and agent.num_updates - self._last_update >= self.every_updates
+        )
+        due_time = (
+            self.every_seconds is not None
+            and time.monotonic() - self._last_time >= self.every_seconds
+        )
+        if due_updates or due_time:
+            self.save(agent)
+        return None
+
+
+class StopOnReturn(Callback):
+    """Stop once the latest evaluation (``agent.last_eval_return``, set by
+    ``agent.evaluate`` or an EvalCallback listed before this one) reaches
+    ``threshold``."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def on_update(self, agent, info):
+        return False if agent.last_eval_return >= self.threshold else None

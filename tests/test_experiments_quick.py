@@ -1,0 +1,88 @@
+"""Slow tier: the paper-reproduction scripts in ``experiments/`` run in their
+``--quick`` mode and show the claims that hold reliably there.
+
+Each script runs in a subprocess (as a user would run it) into a temporary
+directory. The seeds are fixed, so the outcome is reproducible; the
+thresholds are loose where the quick runs are short.
+"""
+
+import csv
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+
+
+def run_quick(script: str, out: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / script), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_influence_balancing_quick(tmp_path):
+    stdout = run_quick("influence_balancing.py", tmp_path)
+    assert (tmp_path / "influence_balancing.png").stat().st_size > 0
+    optimum = float(re.search(r"theta\* = (-?[\d.]+)", stdout).group(1))
+    theta0 = float(re.search(r"theta0=(-?[\d.]+)", stdout).group(1))
+    # The long-term influence wins: the optimum lies below the start.
+    assert optimum < theta0 - 0.3
+
+    traces = defaultdict(list)
+    for row in read_csv(tmp_path / "influence_balancing.csv"):
+        traces[row["method"], int(row["seed"])].append(float(row["theta"]))
+    late = defaultdict(list)  # per method, the mean theta of each seed's last 10 %
+    for (method, _), thetas in traces.items():
+        late[method].append(np.mean(thetas[-len(thetas) // 10 :]))
+    assert set(late) == {"PES", "NRES", "TES"}
+    # NRES settles at the optimum; PES is noisier but gets there too.
+    assert all(abs(x - optimum) < 0.05 for x in late["NRES"]), late["NRES"]
+    assert abs(np.mean(late["PES"]) - optimum) < 0.15, late["PES"]
+    # Truncated ES follows the short-term influence: away from the optimum.
+    assert all(x > theta0 + 0.1 for x in late["TES"]), late["TES"]
+
+
+@pytest.mark.slow
+def test_variance_quick(tmp_path):
+    run_quick("variance.py", tmp_path)
+    assert (tmp_path / "variance.png").stat().st_size > 0
+
+    lq = defaultdict(dict)
+    for row in read_csv(tmp_path / "variance_linear_quadratic.csv"):
+        lq[row["method"]][int(row["window"])] = row
+    for method in ("PES", "NRES"):
+        # The measured variance follows the closed form (quadratic returns).
+        ratios = [
+            float(r["trace_var"]) / float(r["theory_trace_var"])
+            for r in lq[method].values()
+        ]
+        assert 0.8 < np.median(ratios) < 1.25, (method, ratios)
+
+    swimmer = defaultdict(dict)
+    for row in read_csv(tmp_path / "variance_swimmer.csv"):
+        swimmer[row["method"]][int(row["window"])] = float(row["trace_var"])
+    windows = sorted(swimmer["PES"])
+    assert len(windows) == 10
+    # Window 0 uses the same noise for both (shared seed): identical estimates.
+    assert swimmer["PES"][0] == pytest.approx(swimmer["NRES"][0], rel=1e-6)
+    # Late in the episode, PES's accumulated noise costs variance on Swimmer.
+    late = windows[len(windows) // 2 :]
+    pes = np.mean([swimmer["PES"][w] for w in late])
+    nres = np.mean([swimmer["NRES"][w] for w in late])
+    assert pes > 2 * nres, (pes, nres)
