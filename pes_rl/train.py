@@ -314,7 +314,7 @@ def resume_config(run_dir: str, given: dict[str, Any]) -> TrainConfig:
     for name in ("total_steps", "progress"):
         if name in given:
             values[name] = given[name]
-    values["run_dir"] = str(run_dir)
+    values["run_dir"] = values["resume"] = str(run_dir)
     return TrainConfig(**values)
 
 
@@ -391,8 +391,9 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
 
     def record_evaluation(result: dict[str, Any]) -> None:
         nonlocal eval_seconds
-        seconds = time.perf_counter() - start
-        eval_seconds += seconds - evaluation_started
+        now = time.perf_counter()
+        eval_seconds += now - evaluation_started
+        seconds = now - start
         line = {
             "env_steps": result["env_steps"],
             "seconds": round(seconds, 3),

@@ -1,0 +1,159 @@
+"""Checkpoints, signals and resuming a run; callbacks of learn()."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from pes_rl.callbacks import CheckpointCallback, EvalCallback, StopOnReturn
+from pes_rl.checkpoints import checkpoint_files, load_latest
+
+TOY_FLAGS = ["--env", "linear_quadratic", "--eval-every", "4000", "--no-progress"]
+
+
+def start_training(run_dir, total_steps, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "pes_rl.train", *TOY_FLAGS, "--run-dir", str(run_dir)]
+        + ["--total-steps", str(total_steps), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def resume(run_dir, *extra):
+    return subprocess.run(
+        [sys.executable, "-m", "pes_rl.train", "--resume", str(run_dir), *extra],
+        capture_output=True,
+        text=True,
+    )
+
+
+def metrics(run_dir):
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def wait_for_evaluations(run_dir, count, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        path = run_dir / "metrics.jsonl"
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError("training did not reach the evaluations in time")
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_interrupted_run_resumes_where_its_checkpoint_left_off(tmp_path, how):
+    run_dir = tmp_path / "run"
+    process = start_training(run_dir, 400_000, "--checkpoint-every-updates", "50")
+    wait_for_evaluations(run_dir, 3, process)
+    process.send_signal(getattr(signal, how))
+    _, err = process.communicate(timeout=60)
+    if how == "SIGTERM":
+        assert process.returncode == 128 + signal.SIGTERM
+        assert "--resume" in err.strip().splitlines()[-1]
+    else:
+        assert process.returncode == -signal.SIGKILL
+    before = metrics(run_dir)
+    agent, loop_state, _ = load_latest(run_dir)
+    saved_steps, saved_updates = agent.env_steps, agent.num_updates
+    agent.close()
+    assert 0 < saved_steps < 400_000
+
+    out = resume(run_dir, "--total-steps", str(saved_steps + 10_000))
+    assert out.returncode == 0, out.stderr
+    assert f"{saved_steps} env steps, {saved_updates} updates" in out.stderr
+    after = metrics(run_dir)
+    # Every line up to the checkpoint is kept exactly once, then it goes on.
+    kept = [x for x in before if x["env_steps"] <= saved_steps]
+    assert after[: len(kept)] == kept
+    steps = [x["env_steps"] for x in after]
+    assert steps == sorted(steps) and len(set(steps[:-1])) == len(steps) - 1
+    assert steps[-1] >= saved_steps + 10_000
+    assert after[-1]["seconds"] >= before[-1]["seconds"] - 1e-6 or how == "SIGKILL"
+    agent, _, _ = load_latest(run_dir)
+    assert agent.num_updates > saved_updates
+    agent.close()
+
+
+def test_resume_falls_back_when_the_newest_checkpoint_is_corrupt(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start_training(run_dir, 12_000, "--checkpoint-every-updates", "20")
+    assert process.wait(timeout=120) == 0, process.communicate()
+    newest, previous = checkpoint_files(run_dir)[:2]
+    newest.write_bytes(b"\x00garbage")
+    out = resume(run_dir, "--total-steps", "16000")
+    assert out.returncode == 0, out.stderr
+    assert "warning:" in out.stderr and newest.name in out.stderr
+    assert f"from {previous.name}" in out.stderr
+
+
+def test_resume_refuses_a_conflicting_flag(tmp_path):
+    run_dir = tmp_path / "run"
+    process = start_training(run_dir, 2000)
+    assert process.wait(timeout=120) == 0, process.communicate()
+    before = (run_dir / "metrics.jsonl").read_text()
+    out = resume(run_dir, "--sigma", "0.5")
+    assert out.returncode == 2
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: cannot resume with --sigma 0.5")
+    assert (run_dir / "metrics.jsonl").read_text() == before
+    out = resume(tmp_path / "nothing")
+    assert out.returncode == 2 and "not a run directory" in out.stderr
+
+
+def test_tensorboard_events_are_written(tmp_path):
+    run_dir = tmp_path / "run"
+    assert start_training(run_dir, 4000).wait(timeout=120) == 0
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_callbacks_evaluate_checkpoint_and_stop(lq_pes, tmp_path):
+    agent = lq_pes()
+    seen = []
+    evaluations = EvalCallback(every_env_steps=1000, num_episodes=2)
+    agent.learn(
+        50_000,
+        callback=[
+            evaluations,
+            CheckpointCallback(tmp_path / "ckpts", every_updates=10, keep=2),
+            StopOnReturn(-3.0),
+            seen.append,
+        ],
+        progress_bar=False,
+    )
+    assert agent.env_steps < 50_000, "never reached the threshold"
+    assert evaluations.results[-1]["eval_return"] >= -3.0
+    assert all(r["eval_return"] < -3.0 for r in evaluations.results[:-1])
+    first, second = [r["env_steps"] for r in evaluations.results][:2]
+    assert first == 0 and 1000 <= second < 1000 + 8 * 5  # within one update
+    assert len(checkpoint_files(tmp_path / "ckpts")) == 2
+    assert seen[-1]["env_steps"] == agent.env_steps
+
+
+def test_a_user_callback_can_stop_training(lq_pes):
+    agent = lq_pes()
+    agent.learn(10_000, callback=lambda info: info["update"] < 3, progress_bar=False)
+    assert agent.num_updates == 3
+
+
+def test_load_restores_counters_and_clears_the_particles(lq_pes, tmp_path):
+    agent = lq_pes()
+    for _ in range(5):
+        agent.update()
+    agent.save(tmp_path / "a.pkl")
+    restored = type(agent).load(tmp_path / "a.pkl")
+    assert (restored.env_steps, restored.num_updates) == (
+        agent.env_steps,
+        agent.num_updates,
+    )
+    assert int(restored.est_state.count) == int(agent.est_state.count)
+    assert not np.asarray(restored.est_state.score).any()  # accumulators cleared
+    assert os.path.getsize(tmp_path / "a.pkl") > 0
