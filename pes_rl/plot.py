@@ -24,7 +24,18 @@ X_AXES = {
 BANDS = {"minmax": "min–max", "std": "± 1 std"}
 # Config keys that do not change what a run learns: runs differing only in
 # these are seeds of one experiment.
-IGNORED_KEYS = ("seed", "run_dir", "progress")
+# Bookkeeping that does not change what a run computes.
+IGNORED_KEYS = (
+    "seed",
+    "run_dir",
+    "progress",
+    "resume",
+    "checkpoint_every_updates",
+    "checkpoint_every_seconds",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
+)
 
 
 @dataclass
