@@ -126,9 +126,16 @@ class BraxEngine:
         def run(carry, ts, active, learn, num_windows):
             """The first ``num_windows`` windows of ``active`` [U, M] and
             ``learn`` [U]; fewer than U leaves the rest of the metrics zero."""
-            shapes = jax.eval_shape(window, carry, ts, active[0], learn[0])[2]
-            buffers = jax.tree.map(
-                lambda s: jnp.zeros((active.shape[0],) + s.shape, s.dtype), shapes
+            per_call = active.shape[0]
+            zeros = jnp.zeros((per_call,), jnp.float32)
+            counts = jnp.zeros((per_call,), jnp.int32)
+            buffers = UpdateMetrics(
+                grad=jnp.zeros((per_call,) + ts.theta.shape, ts.theta.dtype),
+                window_return=zeros,
+                env_steps=counts,
+                episodes_completed=counts,
+                completed_return_sum=zeros,
+                finite=jnp.zeros((per_call,), bool),
             )
 
             def body(i, loop):
@@ -204,13 +211,20 @@ class BraxEngine:
         return np.concatenate(returns)[:num_episodes], env_steps, finite
 
     def start_compile(self, carry: BraxCarry, ts: TrainState, per_call: int) -> None:
+        """Trace and compile ``run`` for these shapes in a background thread."""
         if per_call not in self._compiled_runs:
-            start = time.perf_counter()
+            # Shapes only: the caller may donate its arrays before this runs.
+            carry, ts = jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                (carry, ts),
+            )
             active = jnp.ones((per_call, self.backend.num_envs), bool)
             learn = jnp.ones((per_call,), bool)
-            lowered = self._run.lower(carry, ts, active, learn, per_call)
-            self._compiled_runs[per_call] = _COMPILER.submit(lowered.compile)
-            self.compile_seconds += time.perf_counter() - start
+
+            def compile_run():
+                return self._run.lower(carry, ts, active, learn, per_call).compile()
+
+            self._compiled_runs[per_call] = _COMPILER.submit(compile_run)
 
     def run(self, carry, ts, active, learn, num_windows):
         """Windows ``:num_windows`` of ``active`` [U, M] and ``learn`` [U]."""

@@ -94,11 +94,14 @@ class BraxBackend:
         )
 
     def init(self, key: jax.Array) -> BraxCarry:
-        """Every env built and waiting for its first reset."""
+        """Every env waiting for its first reset. The env states are zeros of
+        the right shapes (no reset is compiled or run here): a window resets
+        them before it steps them, and never uses an idle member's result."""
         key, reset_key = jax.random.split(key)
         zeros = jnp.zeros((self.num_envs,), jnp.float32)
+        shapes = jax.eval_shape(self._reset_states, reset_key)
         return BraxCarry(
-            env_state=self._reset_states(reset_key),
+            env_state=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
             clock=jnp.zeros((self.num_envs,), jnp.int32),
             alive=jnp.zeros((self.num_envs,), bool),
             needs_reset=jnp.ones((self.num_envs,), bool),
