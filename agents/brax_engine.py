@@ -7,9 +7,10 @@ the environment carry is donated. Particles are sharded along their axis
 over a mesh of local devices.
 """
 
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, NamedTuple
 
 import jax
@@ -22,8 +23,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from pes_rl.envs.brax_backend import BraxBackend, BraxCarry
 from pes_rl.estimators import Estimator, EstimatorState
 from pes_rl.normalization import RunningStats, normalizer_jax, update_stats_jax
-
-_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pes_rl-compile")
 
 
 @struct.dataclass
@@ -70,7 +69,9 @@ class BraxEngine:
         self._replicated = NamedSharding(self.mesh, PartitionSpec())
         self._by_particle = NamedSharding(self.mesh, PartitionSpec("particles"))
 
-        def window(carry, ts: TrainState, active: jax.Array, learn: jax.Array):
+        def window(carry, ts: TrainState, active, learn, healthy):
+            """One window; nothing is learned once ``healthy`` is False (a
+            non-finite window happened earlier in this call)."""
             key, ask_key = jax.random.split(ts.key)
             est_state = estimator.ask(ask_key, ts.est_state)
             thetas = ts.theta + est_state.eps
@@ -96,15 +97,24 @@ class BraxEngine:
             finite = stats.finite & jnp.isfinite(grad).all()
             # optax minimises: the loss gradient is minus the ascent direction.
             updates, opt_state = tx.update(-grad, ts.opt_state, ts.theta)
-            apply = learn & finite
+            apply = learn & finite & healthy
             theta = jnp.where(apply, optax.apply_updates(ts.theta, updates), ts.theta)
             opt_state = jax.tree.map(
                 lambda new, old: jnp.where(apply, new, old), opt_state, ts.opt_state
             )
             obs_stats = ts.obs_stats
             if obs_norm:
-                obs_stats = update_stats_jax(
-                    obs_stats, stats.obs_count, stats.obs_sum, stats.obs_sum_sq
+                updated = update_stats_jax(
+                    obs_stats,
+                    stats.obs_count,
+                    stats.obs_sum,
+                    stats.obs_sum_sq,
+                    center=obs_mean,
+                )
+                obs_stats = jax.tree.map(
+                    lambda new, old: jnp.where(finite & healthy, new, old),
+                    updated,
+                    obs_stats,
                 )
             ts = TrainState(
                 theta=theta,
@@ -139,14 +149,16 @@ class BraxEngine:
             )
 
             def body(i, loop):
-                carry, ts, buffers = loop
-                carry, ts, metrics = window(carry, ts, active[i], learn[i])
+                carry, ts, buffers, healthy = loop
+                carry, ts, metrics = window(carry, ts, active[i], learn[i], healthy)
                 buffers = jax.tree.map(
                     lambda buf, m: buf.at[i].set(m), buffers, metrics
                 )
-                return carry, ts, buffers
+                return carry, ts, buffers, healthy & metrics.finite
 
-            return jax.lax.fori_loop(0, num_windows, body, (carry, ts, buffers))
+            loop = (carry, ts, buffers, jnp.ones((), bool))
+            carry, ts, buffers, _ = jax.lax.fori_loop(0, num_windows, body, loop)
+            return carry, ts, buffers
 
         # The carry is donated; the rest stays valid for the caller. Compiled
         # once per number of updates per call (the shape of ``learn``), ahead
@@ -221,10 +233,18 @@ class BraxEngine:
             active = jnp.ones((per_call, self.backend.num_envs), bool)
             learn = jnp.ones((per_call,), bool)
 
-            def compile_run():
-                return self._run.lower(carry, ts, active, learn, per_call).compile()
+            future = Future()
 
-            self._compiled_runs[per_call] = _COMPILER.submit(compile_run)
+            def compile_run():
+                try:
+                    lowered = self._run.lower(carry, ts, active, learn, per_call)
+                    future.set_result(lowered.compile())
+                except BaseException as err:  # reported where it is awaited
+                    future.set_exception(err)
+
+            # A daemon thread: exiting (say after an error) need not wait for it.
+            threading.Thread(target=compile_run, daemon=True).start()
+            self._compiled_runs[per_call] = future
 
     def run(self, carry, ts, active, learn, num_windows):
         """Windows ``:num_windows`` of ``active`` [U, M] and ``learn`` [U]."""

@@ -191,8 +191,13 @@ class ESAgent:
         # Agents with the same policy, parameter layout, estimator and optimiser
         # share compiled functions, so building many agents compiles once.
         leaves, treedef = jax.tree.flatten(params)
+        try:
+            hash(self.module)
+            module_key = self.module
+        except TypeError:  # a module with unhashable fields: compile per instance
+            module_key = id(self.module)
         cache_key = (
-            self.module,
+            module_key,
             treedef,
             tuple((leaf.shape, leaf.dtype) for leaf in leaves),
             (sigma, self.accumulate, self.reuse_noise, fitness_shaping),
@@ -203,7 +208,8 @@ class ESAgent:
             fns = _compile(
                 self.module, self._unravel, estimator, self._tx, self.shared_state
             )
-            _COMPILED[cache_key] = (fns, optimizer)  # keeps id(optimizer) unique
+            # Keeps id(optimizer) and id(module) unique while cached.
+            _COMPILED[cache_key] = (fns, (optimizer, self.module))
         self._fns = _COMPILED[cache_key][0]
         self.obs_stats = init_stats(self.backend.obs_dim)
         if self.backend_name == "brax":
@@ -580,6 +586,7 @@ class ESAgent:
             "windows": int(self.est_state.count),  # position of a sigma schedule
             "est_state": jax.device_get(self.est_state),
             "key": np.asarray(jax.random.key_data(self.key)),
+            "reset_rng": self._reset_rng_state(),
             "extra": extra or {},
         }
         tmp = f"{os.fspath(path)}.tmp"
@@ -630,7 +637,25 @@ class ESAgent:
             count=jnp.asarray(state["windows"], jnp.int32)
         )
         agent.key = jax.random.wrap_key_data(jnp.asarray(state["key"]))
+        if state.get("reset_rng") is not None:
+            agent._set_reset_rng_state(state["reset_rng"])
         return agent
+
+    def _reset_rng_state(self):
+        """Where the stream of reset seeds (keys on Brax) stands, so a
+        resumed run does not replay its first episodes' start states."""
+        if self.backend_name == "brax":
+            return np.asarray(jax.random.key_data(self._carry.key))
+        return self.backend.rng.bit_generator.state
+
+    def _set_reset_rng_state(self, state) -> None:
+        if self.backend_name == "brax":
+            key = jax.random.wrap_key_data(jnp.asarray(state))
+            self._carry = self._carry.replace(
+                key=jax.device_put(key, self._carry.key.sharding)
+            )
+        else:
+            self.backend.rng.bit_generator.state = state
 
 
 def resolve_backend(backend: str) -> str:

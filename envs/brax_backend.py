@@ -42,8 +42,8 @@ class WindowStats(NamedTuple):
     completed_return_sum: jax.Array  # [] returns of episodes ended in the window
     completed_count: jax.Array  # []
     obs_count: jax.Array  # [] live observations the policy saw
-    obs_sum: jax.Array  # [obs_dim]
-    obs_sum_sq: jax.Array  # [obs_dim]
+    obs_sum: jax.Array  # [obs_dim] of obs - obs_mean
+    obs_sum_sq: jax.Array  # [obs_dim] of (obs - obs_mean)^2
     finite: jax.Array  # [] bool, every live reward and observation was finite
 
 
@@ -186,8 +186,8 @@ class BraxBackend:
             clock = carry.clock + running
             episode_return = carry.episode_return + reward
             finished = running & ((~alive & ~alive[partner]) | (clock >= self.horizon))
-            if collect_obs:
-                live_obs = jnp.where(live[:, None], obs, 0.0)
+            if collect_obs:  # centred on the normaliser's mean, for float32
+                live_obs = jnp.where(live[:, None], obs - obs_mean, 0.0)
                 obs_count = stats.obs_count + live.sum()
                 obs_sum = stats.obs_sum + live_obs.sum(0)
                 obs_sum_sq = stats.obs_sum_sq + (live_obs**2).sum(0)

@@ -99,6 +99,7 @@ class GymnasiumBackend:
         self.clock[:] = self.clock[source]
         self.alive[:] = self.alive[source]
         self.needs_reset[:] = self.needs_reset[source]
+        self.episode_return[:] = self.episode_return[source]
 
     def unroll(
         self,

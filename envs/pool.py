@@ -8,6 +8,7 @@ whose episode ended can absorb without being simulated.
 
 import copy
 import multiprocessing as mp
+import signal
 import traceback
 from collections.abc import Callable, Sequence
 
@@ -64,6 +65,10 @@ class SerialPool(_Envs):
 
 
 def _worker(conn, make_env, count) -> None:
+    # A terminal's Ctrl-C or a scheduler's SIGTERM reaches the whole process
+    # group; the main process decides when to stop, and closes the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         envs = _Envs(make_env, count)
         conn.send(("ok", None))
@@ -139,7 +144,7 @@ class ProcessPool:
     def _receive(conn):
         try:
             status, payload = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):
             raise EnvironmentWorkerError("the process exited") from None
         if status == "error":
             raise EnvironmentWorkerError(payload)

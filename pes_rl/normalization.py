@@ -48,12 +48,19 @@ def normalizer(stats: RunningStats, enabled: bool) -> tuple[np.ndarray, np.ndarr
 
 
 def update_stats_jax(
-    stats: RunningStats, count: jax.Array, total: jax.Array, total_sq: jax.Array
+    stats: RunningStats,
+    count: jax.Array,
+    total: jax.Array,
+    total_sq: jax.Array,
+    center: jax.Array | float = 0.0,
 ) -> RunningStats:
-    """``update_stats`` in JAX, for jitted train steps."""
+    """``update_stats`` in JAX, for jitted train steps. ``total`` and
+    ``total_sq`` may be sums of ``obs - center``: with ``center`` near the
+    mean, float32 keeps the variance of observations far from zero."""
     safe_count = jnp.maximum(count, 1.0)
-    batch_mean = total / safe_count
-    batch_m2 = jnp.maximum(total_sq - count * batch_mean**2, 0.0)
+    shifted_mean = total / safe_count
+    batch_m2 = jnp.maximum(total_sq - count * shifted_mean**2, 0.0)
+    batch_mean = center + shifted_mean
     new_count = stats.count + count
     safe_new = jnp.maximum(new_count, 1.0)
     delta = batch_mean - stats.mean

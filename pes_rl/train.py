@@ -269,8 +269,21 @@ def _prepare_run_dir(config: TrainConfig) -> Path:
     return path
 
 
-# Flags a resumed run may change; any other flag must match the run's config.
-RESUMABLE = ("total_steps", "progress", "resume")
+# Flags a resumed run may change (they do not change what an update
+# computes); any other flag must match the run's config.
+RESUMABLE = (
+    "total_steps",
+    "progress",
+    "resume",
+    "async_envs",
+    "devices",
+    "updates_per_call",
+    "checkpoint_every_updates",
+    "checkpoint_every_seconds",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
+)
 
 
 def _read_metrics(path: Path, upto_env_steps: int) -> list[str]:
@@ -306,13 +319,18 @@ def resume_config(run_dir: str, given: dict[str, Any]) -> TrainConfig:
             continue
         if name == "backend" and value == "auto":
             continue
+        if name == "run_dir" and Path(value).resolve() == Path(run_dir).resolve():
+            continue
+        if name == "truncation_length":  # stored as the agent resolved it
+            horizon = values.get("horizon") or value
+            value = horizon if values.get("algo") == "es" else min(value, horizon)
         if values.get(name) != value:
             flag = "--" + name.replace("_", "-")
             raise ConfigError(
                 f"cannot resume with {flag} {value}: the run used {values.get(name)}"
             )
-    for name in ("total_steps", "progress"):
-        if name in given:
+    for name in RESUMABLE:
+        if name in given and name in names:
             values[name] = given[name]
     values["run_dir"] = values["resume"] = str(run_dir)
     return TrainConfig(**values)
@@ -339,7 +357,16 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         agent, loop_state, checkpoint_path = load_latest(
             run_dir, num_workers=kwargs["num_workers"]
         )
+        if loop_state.get("finished") and agent.env_steps >= config.total_steps:
+            agent.close()
+            raise ConfigError(
+                f"{run_dir} already finished at {agent.env_steps} env steps; "
+                "pass a larger --total-steps to continue it"
+            )
         start -= loop_state.get("seconds", 0.0)
+        stored = json.loads((run_dir / "config.json").read_text())
+        stored["total_steps"] = config.total_steps  # the run's budget from now on
+        (run_dir / "config.json").write_text(json.dumps(stored, indent=2) + "\n")
         metrics = _read_metrics(run_dir / "metrics.jsonl", agent.env_steps)
         (run_dir / "metrics.jsonl").write_text("".join(m + "\n" for m in metrics))
         print(
@@ -373,13 +400,16 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         file=sys.stderr,
     )
     eval_seconds = loop_state.get("eval_seconds", 0.0)
-    writer = _tensorboard(run_dir)
+    finished = False
+    # On resume, events logged after the checkpoint are purged: work redone.
+    writer = _tensorboard(run_dir, purge_step=agent.env_steps if resume else None)
 
     def loop_state_now() -> dict[str, Any]:
         return {
             "seconds": time.perf_counter() - start,
             "eval_seconds": eval_seconds,
             "next_eval": evaluations.next_eval,
+            "finished": finished,
         }
 
     checkpoints = CheckpointCallback(
@@ -431,6 +461,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 progress_bar=config.progress,
             )
             if stop.signal_name is None:
+                finished = True
                 evaluations.num_episodes = 2 * config.eval_episodes
                 evaluations.evaluate(agent)
     finally:
@@ -524,10 +555,12 @@ class _TensorBoardLogger(Callback):
         return None
 
 
-def _tensorboard(run_dir: Path):
+def _tensorboard(run_dir: Path, purge_step: int | None = None):
     from tensorboardX import SummaryWriter
 
-    return SummaryWriter(str(run_dir / "tensorboard"), flush_secs=10)
+    return SummaryWriter(
+        str(run_dir / "tensorboard"), purge_step=purge_step, flush_secs=10
+    )
 
 
 def _init_distributed(config: TrainConfig) -> None:

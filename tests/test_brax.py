@@ -39,6 +39,9 @@ def test_same_windows_and_gradients_as_gymnasium(cls, terminate_above):
         )
         np.testing.assert_allclose(got["grad"], expected["grad"], rtol=1e-3, atol=1e-3)
         assert got["episodes_completed"] == expected["episodes_completed"]
+        np.testing.assert_allclose(
+            got["train_episode_return"], expected["train_episode_return"], rtol=1e-4
+        )
         ended += expected["episodes_completed"]
     assert ended > 0
     np.testing.assert_allclose(brax_agent.theta, gym_agent.theta, rtol=1e-4, atol=1e-5)
@@ -115,7 +118,8 @@ def test_save_and_load_on_brax(tmp_path):
     restored.update()
 
 
-def test_non_finite_reward_stops_before_the_parameters_change():
+@pytest.mark.parametrize("updates_per_call", [1, 4])
+def test_non_finite_reward_stops_before_the_parameters_change(updates_per_call):
     from pes_rl.envs.toy_brax import LinearQuadraticBrax
     from pes_rl.errors import NonFiniteError
 
@@ -125,7 +129,11 @@ def test_non_finite_reward_stops_before_the_parameters_change():
             t = state.info["t"]
             return state.replace(reward=jax.numpy.where(t == 12, jax.numpy.inf, 1.0))
 
-    agent = PES(**{**TOY, "env": Explodes(), "horizon": 20}, backend="brax")
+    agent = PES(
+        **{**TOY, "env": Explodes(), "horizon": 20},
+        backend="brax",
+        updates_per_call=updates_per_call,
+    )
     agent.theta = agent.theta + 0.1
     theta = np.asarray(agent.theta)
     with pytest.raises(NonFiniteError, match="non-finite"):

@@ -109,6 +109,43 @@ def test_resume_refuses_a_conflicting_flag(tmp_path):
     assert out.returncode == 2 and "not a run directory" in out.stderr
 
 
+def test_resume_accepts_the_runs_own_flags_and_refuses_a_finished_run(tmp_path):
+    run_dir = tmp_path / "run"
+    flags = ["--truncation-length", "50", "--run-dir", f"{run_dir}/"]  # K > T
+    assert start_training(run_dir, 2000, *flags[:2]).wait(timeout=120) == 0
+    out = resume(run_dir, *flags)
+    assert out.returncode == 2
+    assert "already finished at" in out.stderr.strip().splitlines()[-1]
+    out = resume(run_dir, *flags, "--total-steps", "3000", "--async-envs")
+    assert out.returncode == 0, out.stderr
+    assert json.loads((run_dir / "config.json").read_text())["total_steps"] == 3000
+    assert resume(run_dir).returncode == 2  # finished again, at the new budget
+    steps = [x["env_steps"] for x in metrics(run_dir)]
+    assert len(steps) == len(set(steps)) and steps[-1] >= 3000
+
+
+def test_ctrl_c_with_worker_processes_saves_a_checkpoint(tmp_path):
+    """Ctrl-C reaches the whole process group; the workers leave stopping
+    to the main process."""
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pes_rl.train", *TOY_FLAGS, "--async-envs"]
+        + ["--total-steps", "400000", "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    wait_for_evaluations(run_dir, 2, process)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGINT, err
+    assert "--resume" in err.strip().splitlines()[-1]
+    agent, _, _ = load_latest(run_dir)
+    assert agent.env_steps > 4000
+    agent.close()
+
+
 def test_tensorboard_events_are_written(tmp_path):
     run_dir = tmp_path / "run"
     assert start_training(run_dir, 4000).wait(timeout=120) == 0
