@@ -74,6 +74,17 @@ def load_agent(path: str | os.PathLike, **overrides: Any):
     return ESAgent.from_checkpoint(state, **overrides)
 
 
+def _has_tracking_camera(env) -> bool:
+    """MuJoCo models of Gymnasium's locomotion envs have a "track" camera;
+    their default free camera stays put while the body swims off screen."""
+    model = getattr(env.unwrapped, "model", None)
+    if model is None:
+        return False
+    import mujoco
+
+    return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "track") >= 0
+
+
 def _check_ffmpeg() -> None:
     try:
         import imageio_ffmpeg
@@ -123,6 +134,9 @@ def record_video(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             env = agent._make_env(render_mode="rgb_array")
+            if _has_tracking_camera(env):  # follow the body as it moves away
+                env.close()
+                env = agent._make_env(render_mode="rgb_array", camera_name="track")
     except TypeError:  # an env instance: copies take no render_mode
         env = agent._make_env()
     try:
