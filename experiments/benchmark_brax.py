@@ -6,7 +6,10 @@ In one process, alternating the two to share the machine's noise:
 - training: the agent's ``learn`` over the same number of env steps, in
   device calls of ``--updates-per-call`` updates (after a first call that
   compiles, reported apart).
-Prints both rates in env-steps/s and their ratio (goal: >= 0.9). With
+Prints both rates in env-steps/s and their ratio (goal: >= 0.9). A body at
+rest can cost more to simulate than a moving one (CPU denormals), so the
+same stepping with uniformly random actions is reported as a second
+reference. With
 ``--devices 1 2`` each count runs in its own process with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=D`` (particles sharded).
 
@@ -43,26 +46,29 @@ def measure(args) -> dict:
         agent._engine._by_particle if num_envs % jax.device_count() == 0 else None
     )
 
-    def unroll(state):
+    def unroll(state, actions):
         """One call's worth: updates_per_call windows of K steps."""
 
-        def step(state, _):
-            state = jax.vmap(env.step)(state, jnp.zeros((num_envs, env.action_size)))
+        def step(state, action):
+            state = jax.vmap(env.step)(state, action)
             return state, state.reward
 
-        def window_fn(state, _):
-            state, rewards = jax.lax.scan(step, state, None, length=window)
+        def window_fn(state, window_actions):
+            state, rewards = jax.lax.scan(step, state, window_actions)
             return state, rewards.sum()
 
-        return jax.lax.scan(window_fn, state, None, length=args.updates_per_call)
+        return jax.lax.scan(window_fn, state, actions)
 
     keys = jax.random.split(jax.random.key(0), num_envs)
     state = jax.jit(jax.vmap(env.reset))(jax.random.key_data(keys))
     if sharding is not None:
         state = jax.device_put(state, sharding)
     baseline_fn = jax.jit(unroll, donate_argnums=0)
+    shape = (args.updates_per_call, window, num_envs, env.action_size)
+    zero_actions = jnp.zeros(shape)
+    random_actions = jax.random.uniform(jax.random.key(1), shape, minval=-1.0)
     start = time.perf_counter()
-    state, rewards = baseline_fn(state)
+    state, rewards = baseline_fn(state, zero_actions)
     rewards.block_until_ready()
     baseline_compile = time.perf_counter() - start
 
@@ -71,19 +77,28 @@ def measure(args) -> dict:
     train_startup = time.perf_counter() - start
 
     calls = max(1, args.steps // (num_envs * window * args.updates_per_call))
-    baseline, training = [], []
-    for _ in range(args.repeats):
+    steps = calls * args.updates_per_call * num_envs * window
+
+    # Each baseline keeps its own env states from the same reset.
+    states = {"zero": state, "random": jax.tree.map(jnp.copy, state)}
+
+    def stepping_rate(name, actions):
         start = time.perf_counter()
         for _ in range(calls):
-            state, rewards = baseline_fn(state)
+            states[name], rewards = baseline_fn(states[name], actions)
         rewards.block_until_ready()
-        steps = calls * args.updates_per_call * num_envs * window
-        baseline.append(steps / (time.perf_counter() - start))
+        return steps / (time.perf_counter() - start)
+
+    baseline, random_baseline, training = [], [], []
+    for _ in range(args.repeats):
+        baseline.append(stepping_rate("zero", zero_actions))
+        random_baseline.append(stepping_rate("random", random_actions))
 
         first, start = agent.env_steps, time.perf_counter()
         agent.learn(first + steps, progress_bar=False)
         training.append((agent.env_steps - first) / (time.perf_counter() - start))
     baseline.sort()
+    random_baseline.sort()
     training.sort()
     median = args.repeats // 2
     return {
@@ -93,6 +108,8 @@ def measure(args) -> dict:
         "baseline_steps_per_s": round(baseline[median]),
         "training_steps_per_s": round(training[median]),
         "ratio": round(training[median] / baseline[median], 3),
+        "random_actions_steps_per_s": round(random_baseline[median]),
+        "ratio_to_random_actions": round(training[median] / random_baseline[median], 3),
         "baseline_compile_s": round(baseline_compile, 1),
         "training_startup_s": round(train_startup, 1),
     }

@@ -13,7 +13,7 @@ the reported seeds, 1M env steps per setting, every flag explicit), from which
 the ``halfcheetah`` preset in ``pes_rl/presets.py`` was chosen; without it,
 the comparison runs each method with that preset on seeds 0-2.
 
-    python experiments/halfcheetah_nres.py --sweep   # 14 settings x 1M, ~14 min
+    python experiments/halfcheetah_nres.py --sweep   # 16 settings x 1M, ~15 min
     python experiments/halfcheetah_nres.py           # 3 methods x 3 seeds x 2M, ~25 min
     python experiments/halfcheetah_nres.py --quick [--sweep]   # < 1 min each
 
@@ -74,6 +74,8 @@ SWEEP = {
     "pes adam N=64": ("pes", {**ADAM, "num-particles": 64}),
     "pes adam sigma=0.05": ("pes", {**ADAM, "sigma": 0.05}),
     "nres adam 0.01": ("nres", ADAM),
+    "nres adam 0.005": ("nres", {**ADAM, "learning-rate": 0.005}),
+    "nres adam 0.02": ("nres", {**ADAM, "learning-rate": 0.02}),
     "es adam 0.01": ("es", ADAM),
     "es adam 0.03": ("es", {**ADAM, "learning-rate": 0.03}),
 }
@@ -185,17 +187,18 @@ def run_sweep(args: argparse.Namespace, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
+    colors = plt.get_cmap("tab20").colors
     for i, run in enumerate(runs):
         style = {"pes": "-", "nres": "--", "es": ":"}.get(run.algo, "-")
         ax.plot(
             run.column("env_steps"),
             run.column("eval_return"),
             style,
-            color=f"C{i % 10}",
+            color=colors[i % len(colors)],
             marker="o",
             ms=3,
-            label=run.setting,
+            label=f"{run.setting} ({late_return(run):.0f})",
         )
     ax.set_xlabel("training env steps")
     ax.set_ylabel("evaluation return (mean policy)")
@@ -205,7 +208,13 @@ def run_sweep(args: argparse.Namespace, out: Path) -> None:
         fontsize=9,
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(
+        fontsize=8,
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        title="setting (mean return,\nlast 20 % of steps)",
+        title_fontsize=8,
+    )
     fig.tight_layout()
     fig.savefig(out / "halfcheetah_sweep.png", dpi=120)
     plt.close(fig)
