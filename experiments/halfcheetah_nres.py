@@ -13,7 +13,7 @@ the reported seeds, 1M env steps per setting, every flag explicit), from which
 the ``halfcheetah`` preset in ``pes_rl/presets.py`` was chosen; without it,
 the comparison runs each method with that preset on seeds 0-2.
 
-    python experiments/halfcheetah_nres.py --sweep   # 16 settings x 1M, ~15 min
+    python experiments/halfcheetah_nres.py --sweep   # 18 settings x 1M, ~16 min
     python experiments/halfcheetah_nres.py           # 3 methods x 3 seeds x 2M, ~25 min
     python experiments/halfcheetah_nres.py --quick [--sweep]   # < 1 min each
 
@@ -70,6 +70,7 @@ SWEEP = {
     "pes sgd lr=0.001": ("pes", {"learning-rate": 0.001}),
     "pes adam 0.01": ("pes", ADAM),
     "pes adam 0.02": ("pes", {**ADAM, "learning-rate": 0.02}),
+    "pes adam 0.005": ("pes", {**ADAM, "learning-rate": 0.005}),
     "pes adam 0.01->0.001": ("pes", {**ADAM, "learning-rate-final": 0.001}),
     "pes adam N=64": ("pes", {**ADAM, "num-particles": 64}),
     "pes adam sigma=0.05": ("pes", {**ADAM, "sigma": 0.05}),
@@ -78,6 +79,7 @@ SWEEP = {
     "nres adam 0.02": ("nres", {**ADAM, "learning-rate": 0.02}),
     "es adam 0.01": ("es", ADAM),
     "es adam 0.03": ("es", {**ADAM, "learning-rate": 0.03}),
+    "es adam 0.1": ("es", {**ADAM, "learning-rate": 0.1}),
 }
 QUICK_SWEEP = ("pes base", "nres base")
 
@@ -265,7 +267,9 @@ def run_compare(args: argparse.Namespace, out: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, x in zip(axes, ("env_steps", "seconds"), strict=True):
         plot_panel(ax, runs, x, args.threshold)
-        ax.legend(fontsize=8, title="mean, min–max band", title_fontsize=8)
+        ax.legend(
+            fontsize=8, title="thick: mean over seeds, thin: seeds", title_fontsize=8
+        )
     axes[0].set_ylabel("evaluation return (mean policy)")
     pes = configs.get("pes") or next(iter(configs.values()))
     fig.suptitle(

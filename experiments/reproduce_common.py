@@ -305,19 +305,27 @@ def aggregate(
 
 
 def plot_panel(ax, runs: Sequence[RunResult], x: str, threshold: float | None):
-    """One line per algorithm (mean over seeds) with a min–max band."""
+    """One thick line per algorithm (mean over seeds) and a thin line for
+    each seed, which shows the spread, outliers included."""
     by_algo: dict[str, list[RunResult]] = {}
     for run in runs:
         by_algo.setdefault(run.algo, []).append(run)
     for algo in sorted(by_algo, key=algo_rank):
         members = by_algo[algo]
-        grid, mean, low, high = aggregate(members, x)
         color = ALGO_COLORS.get(algo)
+        if len(members) > 1:
+            for run in members:
+                ax.plot(
+                    run.column(x),
+                    run.column("eval_return"),
+                    color=color,
+                    lw=0.6,
+                    alpha=0.4,
+                )
+        grid, mean, _, _ = aggregate(members, x)
         n = len(members)
         label = f"{ALGO_NAMES.get(algo, algo)} ({n} seed{'s' if n > 1 else ''})"
-        ax.plot(grid, mean, color=color, lw=1.8, label=label)
-        if len(members) > 1:
-            ax.fill_between(grid, low, high, color=color, alpha=0.18, lw=0)
+        ax.plot(grid, mean, color=color, lw=2, label=label)
     if threshold is not None:
         ax.axhline(threshold, color="k", ls=":", lw=1)
     ax.grid(alpha=0.3)

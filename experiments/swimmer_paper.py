@@ -141,7 +141,11 @@ def plot(out: Path, runs: list[RunResult], args: argparse.Namespace) -> list[Pat
         for ax, setting in zip(axes, settings, strict=True):
             plot_panel(ax, [r for r in runs if r.setting == setting], x, args.threshold)
             ax.set_title(SETTING_TITLES.get(setting, setting), fontsize=10)
-            ax.legend(fontsize=8, title="mean, min–max band", title_fontsize=8)
+            ax.legend(
+                fontsize=8,
+                title="thick: mean over seeds, thin: seeds",
+                title_fontsize=8,
+            )
         axes[0].set_ylabel("evaluation return (mean policy)")
         fig.suptitle(
             "Swimmer-v5, linear policy, T=1000, K=100 (FullES: K=T), N=20; "

@@ -1,5 +1,7 @@
 """Slow tier (``pytest -m slow``): the main job's learning claim on Swimmer."""
 
+import math
+
 import pytest
 
 from pes_rl.train import parse_config, run
@@ -65,4 +67,4 @@ def test_short_swimmer_runs_on_brax_for_the_other_estimators(tmp_path):
         )
         summary = run(config)
         assert summary["env_steps"] >= 60000
-        assert summary["eval_return"] == summary["eval_return"]  # finite
+        assert math.isfinite(summary["eval_return"])
