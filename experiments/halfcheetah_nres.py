@@ -7,6 +7,10 @@ HalfCheetah-v5, T = 1000) trained by NRES, PES (Vicol et al. 2021, arXiv
 2112.13835) and full-episode ES (Salimans et al. 2017, arXiv 1703.03864),
 here with running observation normalisation. The paper's claim: NRES
 converges faster than PES and FullES in env steps and in wall-clock time.
+The authors' run script (github.com/OscarcarLi/Noise-Reuse-Evolution-Strategies,
+scripts/rl) uses K = 20, N = 300, sigma 0.004 and plain SGD on raw returns;
+here each method runs the library's preset, sized for a 2-core CPU, and the
+budget is 2M env steps per run instead of the 10M the issue asks for.
 
 Two stages. ``--sweep`` runs a short tuning sweep (one seed, 100, apart from
 the reported seeds, 1M env steps per setting, every flag explicit), from which

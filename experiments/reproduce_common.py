@@ -30,8 +30,9 @@ CURVE_FIELDS = (
     "eval_return",
     "eval_return_std",
 )
-# Command-line fragments of other people's training jobs on a shared machine.
-BUSY_MARKERS = ("pes_rl.train", "swimmer_comparison.py")
+# Command-line fragments of other people's training jobs and test runs on a
+# shared machine.
+BUSY_MARKERS = ("pes_rl.train", "swimmer_comparison.py", "pytest")
 ALGO_NAMES = {"pes": "PES", "nres": "NRES", "tes": "TES", "es": "FullES"}
 ALGO_COLORS = {"pes": "tab:blue", "nres": "tab:green", "tes": "tab:red", "es": "0.3"}
 

@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -246,18 +245,23 @@ def test_a_broken_renderer_names_what_to_install(swimmer_checkpoint, tmp_path):
 
 @pytest.mark.slow
 def test_brax_html_viewer(tmp_path):
-    from brax import envs
+    from pes_rl.agents import PES
 
-    env = envs.get_environment("swimmer", backend="generalized")
-    agent = SimpleNamespace(
-        backend_name="brax",
-        backend=SimpleNamespace(env=env),
-        horizon=5,
-        env_name="swimmer",
-        predict=lambda obs: np.zeros(env.action_size, np.float32),
+    agent = PES(
+        env="swimmer", backend="brax", num_particles=2, truncation_length=5, horizon=5
     )
-    info = evaluate.record(agent, tmp_path / "swimmer.html", seed=0)
-    assert info["frames"] == 6
-    assert "brax-viewer" in (tmp_path / "swimmer.html").read_text()
+    agent.save(tmp_path / "checkpoint.pkl")
+    out = tmp_path / "swimmer.html"
+    result = run_module(
+        "pes_rl.evaluate",
+        tmp_path / "checkpoint.pkl",
+        "--episodes",
+        "1",
+        "--video",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "6 frames" in result.stdout  # the reset state and 5 steps
+    assert "brax-viewer" in out.read_text()
     with pytest.raises(ConfigError, match=".html"):
         evaluate.record(agent, tmp_path / "swimmer.mp4")

@@ -49,10 +49,15 @@ def wait_for_evaluations(run_dir, count, process, timeout=120):
     raise AssertionError("training did not reach the evaluations in time")
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
-def test_interrupted_run_resumes_where_its_checkpoint_left_off(tmp_path, how):
+@pytest.mark.parametrize(
+    "how, backend",
+    [("SIGTERM", "gymnasium"), ("SIGKILL", "gymnasium"), ("SIGTERM", "brax")],
+)
+def test_interrupted_run_resumes_where_its_checkpoint_left_off(tmp_path, how, backend):
     run_dir = tmp_path / "run"
-    process = start_training(run_dir, 400_000, "--checkpoint-every-updates", "50")
+    process = start_training(
+        run_dir, 400_000, "--checkpoint-every-updates", "50", "--backend", backend
+    )
     wait_for_evaluations(run_dir, 3, process)
     process.send_signal(getattr(signal, how))
     _, err = process.communicate(timeout=60)
@@ -69,6 +74,7 @@ def test_interrupted_run_resumes_where_its_checkpoint_left_off(tmp_path, how):
 
     out = resume(run_dir, "--total-steps", str(saved_steps + 10_000))
     assert out.returncode == 0, out.stderr
+    assert f"({backend} backend" in out.stderr
     assert f"{saved_steps} env steps, {saved_updates} updates" in out.stderr
     after = metrics(run_dir)
     # Every line up to the checkpoint is kept exactly once, then it goes on.
