@@ -31,25 +31,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         # One update per episode: FullES needs larger steps to move at all.
         "es": {"learning_rate": 0.1, "learning_rate_final": 0.01},
     },
-    # From `python experiments/halfcheetah_nres.py --sweep` (one seed, 100,
-    # 1M env steps per setting; mean return over the last 20 % of steps). The
-    # old entry (16 pairs, K = 100, sigma 0.03, SGD lr 0.02, std shaping, obs
-    # norm) never learns, about -600 for PES and NRES, also with N = 64,
-    # sigma 0.05 or lr decaying to 0.002: as g = sum xi R / (N sigma^2), an SGD
-    # step of 0.02 moves each weight by about ten sigmas, mostly noise. SGD
-    # 0.001 reaches 1,580; Adam, whose steps are about lr whatever the scale
-    # of g, does best: PES 2,030 at 0.01 (1,470 at 0.005, 690 at 0.02; N = 64,
-    # sigma 0.05 and a decay to 0.001 all lower). NRES prefers 0.005 (2,900;
-    # 1,040 at 0.01, 1,270 at 0.02), FullES, with ten times fewer updates,
-    # 0.03 (1,890; 820 at 0.01, -50 at 0.1). Tuned on one seed: expect
-    # seed-to-seed differences as large as the gaps between settings.
-    # HalfCheetah: the numpy-loop setting (16 pairs, sigma 0.03, std shaping)
-    # with a constant step oscillates between about -300 and 1,400 (seed 0 to
-    # 2; Adam 0.01 or SGD). Decaying the step stabilises it: over 2M steps,
-    # seed 0 ends at 2,240 with 16 pairs and 2,890 with 32 pairs (Adam
-    # 0.01 -> 0.001), 3,870 but noisier with SGD 6e-4 -> 1e-4; decaying
-    # sigma as well ends lower (1,300). FullES gets one update per 64k
-    # steps, so it takes larger steps.
+    # HalfCheetah. `python experiments/halfcheetah_nres.py --sweep` (seed 100,
+    # 1M env steps per setting, mean return over the last 20 % of steps): the
+    # numpy-loop setting (16 pairs, K = 100, sigma 0.03, SGD lr 0.02, std
+    # shaping, obs norm) never learns here, about -600 for PES and NRES, also
+    # with N = 64, sigma 0.05 or the lr decaying to 0.002: as g = sum xi R /
+    # (N sigma^2), an SGD step of 0.02 moves each weight by about ten sigmas,
+    # mostly noise. SGD 0.001 reaches 1,580; Adam, whose steps are about lr
+    # whatever the scale of g, does best at a constant step: PES 2,030 at 0.01
+    # (1,470 at 0.005, 690 at 0.02), NRES 2,900 at 0.005 (1,040 at 0.01),
+    # FullES 1,890 at 0.03 (820 at 0.01, -50 at 0.1).
+    # Over 2M steps a constant step oscillates between about -300 and 1,400
+    # (seeds 0 to 2; Adam 0.01 or SGD). Decaying the step stabilises it: seed 0
+    # ends at 2,240 with 16 pairs and 2,890 with 32 pairs (Adam 0.01 -> 0.001),
+    # 3,870 but noisier with SGD 6e-4 -> 1e-4; decaying sigma as well ends
+    # lower (1,300). FullES gets one update per 64k steps, so it takes larger
+    # steps.
     "halfcheetah": {
         "common": {
             "num_particles": 64,
