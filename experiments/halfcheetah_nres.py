@@ -20,7 +20,7 @@ std shaping, obs norm), or with ``--preset`` with the current ``halfcheetah``
 entry of ``pes_rl/presets.py`` as it stands.
 
     python experiments/halfcheetah_nres.py --sweep   # 18 settings x 1M, ~16 min
-    python experiments/halfcheetah_nres.py           # 3 methods x 3 seeds x 2M, ~25 min
+    python experiments/halfcheetah_nres.py           # 3 methods x 3 seeds x 2M, ~15 min
     python experiments/halfcheetah_nres.py --quick [--sweep]   # < 1 min each
 
 Every run is ``python -m pes_rl.train`` in its own process, one at a time;
@@ -312,7 +312,8 @@ def run_compare(args: argparse.Namespace, out: Path) -> None:
     fig.suptitle(
         f"HalfCheetah-v5, linear policy, obs norm, T=1000, K="
         f"{first['truncation_length']} (FullES: K=T), N={first['num_particles']}, "
-        f"sigma {first['sigma']:g}; {setting}: {steps}; dotted: {args.threshold:g}",
+        f"sigma {first['sigma']:g}, std shaping\n{setting}: {steps}; dotted: "
+        f"{args.threshold:g}",
         fontsize=10,
     )
     fig.tight_layout()

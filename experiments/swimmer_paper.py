@@ -15,7 +15,7 @@ Beside these "paper" settings it shows the library's tuned Swimmer preset
 default from ``experiments/results/swimmer_comparison_curves.csv``, which
 ``experiments/swimmer_comparison.py`` wrote (``--rerun-tuned`` reruns it).
 
-    python experiments/swimmer_paper.py            # 4 methods x 5 seeds, ~17 min
+    python experiments/swimmer_paper.py            # 4 methods x 5 seeds, ~15 min
     python experiments/swimmer_paper.py --quick    # 1 seed, 40k steps, < 1 min
 
 Every run is ``python -m pes_rl.train`` in its own process, one at a time;
