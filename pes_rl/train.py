@@ -2,8 +2,10 @@
 
 Trains one agent, evaluates the mean policy every ``--eval-every`` env steps
 on separate environments with fixed seeds, and writes a run directory:
-``config.json``, ``metrics.jsonl`` (one line per evaluation) and
-``checkpoint.pkl`` (rewritten atomically at every evaluation).
+``config.json``, ``metrics.jsonl`` (one line per evaluation), TensorBoard
+events and ``checkpoints/`` (at every evaluation, periodically and on
+SIGINT/SIGTERM). ``--resume RUN_DIR`` continues a run from its newest
+checkpoint.
 """
 
 import argparse
