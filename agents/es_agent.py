@@ -44,9 +44,17 @@ _COMPILED: dict[tuple, tuple[_Compiled, Any]] = {}
 _BRAX_ENGINES: dict[tuple, Any] = {}
 
 
-def _compile(module, unravel, estimator: Estimator, tx, with_mean_particle: bool):
+def _policy(module) -> Callable:
+    """(params, obs, obs_mean, obs_inv_std) -> action, on normalised obs."""
+
     def apply(params, obs, mean, inv_std):
         return module.apply(params, (obs - mean) * inv_std)
+
+    return apply
+
+
+def _compile(module, unravel, estimator: Estimator, tx, with_mean_particle: bool):
+    apply = _policy(module)
 
     def ask(key, est_state, theta):
         est_state = estimator.ask(key, est_state)
@@ -235,14 +243,9 @@ class ESAgent:
             config.num_devices,
         )
         if engine_key not in _BRAX_ENGINES:
-            module = self.module
-
-            def act(params, obs, mean, inv_std):
-                return module.apply(params, (obs - mean) * inv_std)
-
             engine = BraxEngine(
                 self.backend,
-                act,
+                _policy(self.module),
                 self._unravel,
                 estimator,
                 self._tx,

@@ -86,11 +86,13 @@ class BraxBackend:
 
     def start(self, keys: jax.Array, key: jax.Array) -> BraxCarry:
         """Every env reset now, env i with ``keys[i]`` (evaluation)."""
-        carry = self.init(key)
-        return carry.replace(
+        return BraxCarry(
             env_state=jax.vmap(self.env.reset)(jax.random.key_data(keys)),
-            alive=jnp.ones_like(carry.alive),
-            needs_reset=jnp.zeros_like(carry.needs_reset),
+            clock=jnp.zeros((self.num_envs,), jnp.int32),
+            alive=jnp.ones((self.num_envs,), bool),
+            needs_reset=jnp.zeros((self.num_envs,), bool),
+            episode_return=jnp.zeros((self.num_envs,), jnp.float32),
+            key=key,
         )
 
     def init(self, key: jax.Array) -> BraxCarry:

@@ -93,8 +93,10 @@ class EvalCallback(Callback):
         self.on_result = on_result
         self.next_eval: int | None = None
         self.results: list[dict[str, Any]] = []
+        self.last_duration = 0.0
 
     def evaluate(self, agent) -> dict[str, Any]:
+        start = time.perf_counter()
         returns = agent.evaluate_episodes(self.num_episodes)
         agent.last_eval_return = float(returns.mean())
         result = {
@@ -106,6 +108,7 @@ class EvalCallback(Callback):
             "eval_env_steps": agent.eval_env_steps,
         }
         self.results.append(result)
+        self.last_duration = time.perf_counter() - start  # seconds
         if self.on_result is not None:
             self.on_result(result)
         return result

@@ -421,11 +421,12 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         extra=loop_state_now,
     )
 
+    last_line: dict[str, Any] = {}
+
     def record_evaluation(result: dict[str, Any]) -> None:
-        nonlocal eval_seconds
-        now = time.perf_counter()
-        eval_seconds += now - evaluation_started
-        seconds = now - start
+        nonlocal eval_seconds, last_line
+        eval_seconds += evaluations.last_duration
+        seconds = time.perf_counter() - start
         line = {
             "env_steps": result["env_steps"],
             "seconds": round(seconds, 3),
@@ -440,16 +441,9 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             f.write(json.dumps(line) + "\n")
         writer.add_scalar("eval/return", line["eval_return"], line["env_steps"])
         checkpoints.save(agent)
-        evaluations.last_line = line
+        last_line = line
 
-    class TimedEval(EvalCallback):
-        def evaluate(self, agent):
-            nonlocal evaluation_started
-            evaluation_started = time.perf_counter()
-            return super().evaluate(agent)
-
-    evaluation_started = 0.0
-    evaluations = TimedEval(
+    evaluations = EvalCallback(
         config.eval_every, config.eval_episodes, on_result=record_evaluation
     )
     evaluations.next_eval = loop_state.get("next_eval")
@@ -476,7 +470,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             f"{run_dir}",
             stop.exit_status,
         )
-    final = evaluations.last_line
+    final = last_line
     train_seconds = final["train_seconds"]
     summary = {
         **final,
