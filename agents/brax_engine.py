@@ -22,7 +22,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from pes_rl.envs.brax_backend import BraxBackend, BraxCarry
 from pes_rl.estimators import Estimator, EstimatorState
-from pes_rl.normalization import RunningStats, normalizer_jax, update_stats_jax
+from pes_rl.normalization import (
+    RunningStats,
+    make_renormalize,
+    normalizer_jax,
+    update_stats_jax,
+)
 
 
 @struct.dataclass
@@ -39,7 +44,8 @@ class UpdateMetrics(NamedTuple):
 
     grad: jax.Array  # [D] ascent direction before the optimiser
     window_return: jax.Array  # [] mean window return over the N particles
-    env_steps: jax.Array  # [] transitions simulated
+    env_steps: jax.Array  # [] live transitions
+    simulated_steps: jax.Array  # [] transitions vmap simulated, absorbed included
     episodes_completed: jax.Array  # []
     completed_return_sum: jax.Array  # []
     finite: jax.Array  # [] bool, returns, observations and grad were finite
@@ -57,9 +63,16 @@ class BraxEngine:
         truncation_length: int,
         mean_particle: int | None,
         obs_norm: bool,
+        center_obs: bool,
         num_devices: int | None = None,
     ):
         self.backend = backend
+        renormalize = make_renormalize(unravel)
+
+        def normalizer(obs_stats):
+            return normalizer_jax(obs_stats, obs_norm, center_obs)
+
+        self.normalizer = jax.jit(normalizer)
         self.num_particles = num_particles
         devices = jax.devices()
         if num_devices is not None:
@@ -77,7 +90,7 @@ class BraxEngine:
             thetas = ts.theta + est_state.eps
             if mean_particle is not None:
                 thetas = jnp.concatenate([thetas, ts.theta[None]])
-            obs_mean, obs_inv_std = normalizer_jax(ts.obs_stats, obs_norm)
+            obs_mean, obs_inv_std = normalizer(ts.obs_stats)
             carry, stats = backend.unroll(
                 carry,
                 act,
@@ -116,6 +129,14 @@ class BraxEngine:
                     updated,
                     obs_stats,
                 )
+                theta, eps, score = renormalize(
+                    theta,
+                    est_state.eps,
+                    est_state.score,
+                    (obs_mean, obs_inv_std),
+                    normalizer(obs_stats),
+                )
+                est_state = est_state.replace(eps=eps, score=score)
             ts = TrainState(
                 theta=theta,
                 opt_state=opt_state,
@@ -127,6 +148,7 @@ class BraxEngine:
                 grad=grad,
                 window_return=returns.mean(),
                 env_steps=stats.env_steps,
+                simulated_steps=stats.simulated_steps,
                 episodes_completed=stats.completed_count,
                 completed_return_sum=stats.completed_return_sum,
                 finite=finite,
@@ -143,6 +165,7 @@ class BraxEngine:
                 grad=jnp.zeros((per_call,) + ts.theta.shape, ts.theta.dtype),
                 window_return=zeros,
                 env_steps=counts,
+                simulated_steps=counts,
                 episodes_completed=counts,
                 completed_return_sum=zeros,
                 finite=jnp.zeros((per_call,), bool),
@@ -175,7 +198,7 @@ class BraxEngine:
             episodes = first_episode + jnp.arange(num_episodes)
             keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, episodes)
             carry = eval_backend.start(keys, key)
-            obs_mean, obs_inv_std = normalizer_jax(obs_stats, obs_norm)
+            obs_mean, obs_inv_std = normalizer(obs_stats)
             params = jax.vmap(unravel)(
                 jnp.broadcast_to(theta, (num_episodes,) + theta.shape)
             )

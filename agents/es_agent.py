@@ -24,12 +24,16 @@ from pes_rl.envs.gymnasium_backend import GymnasiumBackend, pair_partners
 from pes_rl.envs.registry import brax_factory, gymnasium_factory
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.estimators import Estimator, make_estimator
-from pes_rl.normalization import RunningStats, init_stats, normalizer, update_stats
+from pes_rl.keys import EVAL_SEED, key_streams, numpy_rng
+from pes_rl.normalization import (
+    RunningStats,
+    first_layer,
+    init_stats,
+    make_renormalize,
+    normalizer,
+    update_stats,
+)
 from pes_rl.policies import make_policy
-
-# Evaluation episodes use these reset seeds whatever the training seed, so
-# curves from different runs are comparable.
-EVAL_SEED = 1_000_000
 
 
 class _Compiled(NamedTuple):
@@ -38,6 +42,7 @@ class _Compiled(NamedTuple):
     ask: Callable  # (key, est_state, theta) -> est_state, params [N(+1)]
     tell: Callable  # (est_state, returns, ended) -> grad, est_state
     tell_and_step: Callable  # ... theta, opt_state -> grad, est_state, theta, opt_state
+    renormalize: Callable  # (theta, eps, score, old, new) -> theta, eps, score
 
 
 _COMPILED: dict[tuple, tuple[_Compiled, Any]] = {}
@@ -75,6 +80,7 @@ def _compile(module, unravel, estimator: Estimator, tx, with_mean_particle: bool
         ask=jax.jit(ask),
         tell=jax.jit(estimator.tell),
         tell_and_step=jax.jit(tell_and_step),
+        renormalize=jax.jit(make_renormalize(unravel)),
     )
 
 
@@ -102,7 +108,7 @@ class ESAgent:
         stagger: bool = True,
         seed: int = 0,
         hidden_sizes: tuple[int, ...] = (32, 32),
-        policy_bias: bool = False,
+        policy_bias: bool | None = None,
         env_kwargs: dict | None = None,
         num_workers: int = 0,
         updates_per_call: int = 1,
@@ -154,6 +160,7 @@ class ESAgent:
             partner[self._mean_particle] = self._mean_particle
         else:
             self._mean_particle = None
+        streams = key_streams(seed)
         if self.backend_name == "brax":
             from pes_rl.envs.brax_backend import BraxBackend
 
@@ -163,7 +170,7 @@ class ESAgent:
                 self._make_env,
                 num_envs,
                 self.horizon,
-                seed=seed,
+                seed=numpy_rng(streams.resets),
                 partner=partner,
                 num_workers=num_workers,
             )
@@ -172,19 +179,31 @@ class ESAgent:
             self.backend.action_high,
         )
 
+        # With obs_norm the linear policy gets a bias by default: it absorbs
+        # the moves of the normaliser's mean (see pes_rl.normalization).
+        use_bias = obs_norm if policy_bias is None else policy_bias
         self.module = make_policy(
             policy,
             self.backend.action_dim,
             hidden_sizes=config.hidden_sizes,
-            use_bias=policy_bias,
+            use_bias=use_bias,
         )
-        key = jax.random.key(seed)
-        init_key, self.key = jax.random.split(key)
+        self.key = streams.noise
+        self._eval_key = streams.evaluation
         dummy_obs = jnp.zeros((self.backend.obs_dim,), jnp.float32)
         try:
-            params = self.module.init(init_key, dummy_obs)
+            params = self.module.init(streams.init, dummy_obs)
         except Exception as err:
             raise ConfigError(f"policy cannot be initialised: {err}") from err
+        layer = first_layer(params)
+        if obs_norm and (layer is None or layer["kernel"].shape[0] != dummy_obs.size):
+            raise ConfigError(
+                "obs_norm needs a policy whose first layer is a Dense layer named "
+                "Dense_0 reading the observation (the linear and mlp policies): "
+                "the agent re-expresses it when the statistics change"
+            )
+        # Without a bias in the first layer, observations are scaled, not centred.
+        self._center_obs = layer is not None and "bias" in layer
         self.theta, self._unravel = ravel_pytree(params)
         self.theta = self.theta.astype(jnp.float32)
         self._tx = make_optimizer(optimizer, learning_rate)
@@ -221,15 +240,16 @@ class ESAgent:
         self._fns = _COMPILED[cache_key][0]
         self.obs_stats = init_stats(self.backend.obs_dim)
         if self.backend_name == "brax":
-            self._init_brax(cache_key, estimator, key)
-        self.env_steps = 0
+            self._init_brax(cache_key, estimator, streams.resets)
+        self.env_steps = 0  # live training transitions
+        self.simulated_steps = 0  # transitions computed: on Brax, absorbed ones too
         self.eval_env_steps = 0
         self.num_updates = 0
         self.last_eval_return = math.nan
         self._warmed_up = False
         self._eval_backends: dict[int, GymnasiumBackend] = {}
 
-    def _init_brax(self, cache_key: tuple, estimator: Estimator, key) -> None:
+    def _init_brax(self, cache_key: tuple, estimator: Estimator, resets) -> None:
         from pes_rl.agents.brax_engine import BraxEngine
 
         config = self.config
@@ -253,6 +273,7 @@ class ESAgent:
                 self.truncation_length,
                 self._mean_particle,
                 config.obs_norm,
+                self._center_obs,
                 config.num_devices,
             )
             _BRAX_ENGINES[engine_key] = (engine, config.optimizer)
@@ -261,9 +282,7 @@ class ESAgent:
         dim = self.backend.obs_dim
         zeros = jnp.zeros((dim,), jnp.float32)
         self.obs_stats = RunningStats(jnp.zeros((), jnp.float32), zeros, zeros)
-        self._carry = self._engine.place_carry(
-            self._engine.init_carry(jax.random.fold_in(key, 1))
-        )
+        self._carry = self._engine.place_carry(self._engine.init_carry(resets))
         self._engine.start_compile(
             self._carry, self._train_state(), config.updates_per_call
         )
@@ -324,7 +343,7 @@ class ESAgent:
         self.est_state, particle_params = self._fns.ask(
             ask_key, self.est_state, self.theta
         )
-        mean, inv_std = normalizer(self.obs_stats, self.config.obs_norm)
+        mean, inv_std = self._normalizer()
 
         def policy(obs: np.ndarray) -> np.ndarray:
             return np.asarray(
@@ -339,6 +358,7 @@ class ESAgent:
             collect_obs=self.config.obs_norm,
         )
         self.env_steps += result.env_steps
+        self.simulated_steps += result.env_steps
         n = self.num_particles
         returns = jnp.asarray(result.returns[:n], jnp.float32)
         ended = jnp.asarray(result.episode_ended[:n])
@@ -359,7 +379,28 @@ class ESAgent:
             self.obs_stats = update_stats(
                 self.obs_stats, result.obs_count, result.obs_sum, result.obs_sum_sq
             )
+            theta, eps, score = self._fns.renormalize(
+                self.theta,
+                self.est_state.eps,
+                self.est_state.score,
+                (mean, inv_std),
+                self._normalizer(),
+            )
+            self.theta = theta
+            self.est_state = self.est_state.replace(eps=eps, score=score)
         return result, grad
+
+    def _normalizer(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.backend_name == "brax":  # as the jitted step computes it
+            return tuple(map(np.asarray, self._engine.normalizer(self.obs_stats)))
+        return normalizer(self.obs_stats, self.config.obs_norm, self._center_obs)
+
+    def obs_normalizer(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(mean, inv_std)`` that ``predict`` applies as ``(obs - mean) *
+        inv_std``, or None without ``obs_norm``. Read-only: a copy."""
+        if not self.config.obs_norm:
+            return None
+        return tuple(np.array(x) for x in self._normalizer())
 
     def _run_brax_windows(
         self, active: np.ndarray, learn: np.ndarray
@@ -386,6 +427,7 @@ class ESAgent:
             self.obs_stats, self.key = state.obs_stats, state.key
             metrics = jax.device_get(metrics)
             self.env_steps += int(metrics.env_steps[:num].sum())
+            self.simulated_steps += int(metrics.simulated_steps[:num].sum())
             for i in range(num):
                 if not metrics.finite[i]:
                     raise NonFiniteError(
@@ -400,6 +442,7 @@ class ESAgent:
                     {
                         "update": self.num_updates,
                         "env_steps": self.env_steps,
+                        "simulated_steps": self.simulated_steps,
                         "window_return": float(metrics.window_return[i]),
                         "grad": metrics.grad[i],
                         "grad_norm": float(np.linalg.norm(metrics.grad[i])),
@@ -462,6 +505,7 @@ class ESAgent:
         return {
             "update": self.num_updates,
             "env_steps": self.env_steps,
+            "simulated_steps": self.simulated_steps,
             "window_return": float(result.returns[: self.num_particles].mean()),
             "grad": grad,
             "grad_norm": float(np.linalg.norm(grad)),
@@ -501,12 +545,13 @@ class ESAgent:
                 info = self._updates(total_env_steps)[-1]
                 bar.update(self.env_steps - before)
                 elapsed = time.perf_counter() - start_time
-                bar.set_postfix(
-                    steps_per_s=f"{(self.env_steps - start_steps) / elapsed:.0f}",
-                    window_return=f"{info['window_return']:.2f}",
-                    eval_return=f"{self.last_eval_return:.1f}",
-                    refresh=False,
-                )
+                postfix = {
+                    "steps_per_s": f"{(self.env_steps - start_steps) / elapsed:.0f}",
+                    "window_return": f"{info['window_return']:.2f}",
+                }
+                if not math.isnan(self.last_eval_return):  # once there is one
+                    postfix["eval_return"] = f"{self.last_eval_return:.1f}"
+                bar.set_postfix(postfix, refresh=False)
                 if callback.on_update(self, info) is False:
                     break
         finally:
@@ -517,7 +562,7 @@ class ESAgent:
     # -- using the policy ---------------------------------------------------
 
     def _mean_actions(self, obs: np.ndarray) -> np.ndarray:
-        mean, inv_std = normalizer(self.obs_stats, self.config.obs_norm)
+        mean, inv_std = self._normalizer()
         actions = self._fns.act_mean(self.params, obs, mean, inv_std)
         return np.clip(np.asarray(actions), self.action_low, self.action_high)
 
@@ -534,7 +579,7 @@ class ESAgent:
         separate environments reset with fixed seeds."""
         if self.backend_name == "brax":
             returns, env_steps, finite = self._engine.evaluate_episodes(
-                self.theta, self.obs_stats, num_episodes, jax.random.key(EVAL_SEED)
+                self.theta, self.obs_stats, num_episodes, self._eval_key
             )
             if not finite:
                 raise NonFiniteError("non-finite reward or observation in evaluation")
@@ -584,17 +629,25 @@ class ESAgent:
             "opt_state": jax.device_get(self.opt_state),
             "obs_stats": jax.device_get(self.obs_stats),
             "env_steps": self.env_steps,
+            "simulated_steps": self.simulated_steps,
             "eval_env_steps": self.eval_env_steps,
             "num_updates": self.num_updates,
             "windows": int(self.est_state.count),  # position of a sigma schedule
             "est_state": jax.device_get(self.est_state),
             "key": np.asarray(jax.random.key_data(self.key)),
             "reset_rng": self._reset_rng_state(),
+            "warmed_up": self._warmed_up,
+            "particles": self._particles(),
             "extra": extra or {},
         }
+        try:
+            data = pickle.dumps(state)
+        except (TypeError, AttributeError, pickle.PicklingError):
+            # An env whose state cannot be pickled: a resume restarts episodes.
+            data = pickle.dumps({**state, "particles": None})
         tmp = f"{os.fspath(path)}.tmp"
         with open(tmp, "wb") as f:
-            pickle.dump(state, f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -614,9 +667,12 @@ class ESAgent:
 
     @classmethod
     def load(cls, path: str | os.PathLike, **overrides: Any) -> "ESAgent":
-        """Restore an agent saved with ``save``. Particles start new episodes
-        with cleared accumulators, which keeps the estimates unbiased;
-        schedules of sigma and the learning rate continue where they were."""
+        """Restore an agent saved with ``save``: the particles continue their
+        episodes where they were (environment snapshots), so training goes on
+        as if never stopped. Where an environment's state could not be saved,
+        particles start new episodes with cleared accumulators instead, which
+        keeps the estimates unbiased. Schedules of sigma and the learning
+        rate continue where they were."""
         return cls.from_checkpoint(cls.read_checkpoint(path), **overrides)
 
     @classmethod
@@ -634,6 +690,7 @@ class ESAgent:
                 *(jnp.asarray(x, jnp.float32) for x in agent.obs_stats)
             )
         agent.env_steps = state["env_steps"]
+        agent.simulated_steps = state.get("simulated_steps", agent.env_steps)
         agent.eval_env_steps = state["eval_env_steps"]
         agent.num_updates = state["num_updates"]
         agent.est_state = agent.est_state.replace(
@@ -642,7 +699,27 @@ class ESAgent:
         agent.key = jax.random.wrap_key_data(jnp.asarray(state["key"]))
         if state.get("reset_rng") is not None:
             agent._set_reset_rng_state(state["reset_rng"])
+        if state.get("particles") is not None:
+            agent._set_particles(state["particles"])
+            agent.est_state = jax.tree.map(jnp.asarray, state["est_state"])
+            agent._warmed_up = state["warmed_up"]
         return agent
+
+    def _particles(self):
+        """The particles' environments and episode bookkeeping, or None if
+        an environment cannot be snapshotted."""
+        if self.backend_name == "brax":
+            carry = self._carry.replace(key=jax.random.key_data(self._carry.key))
+            return jax.device_get(carry)
+        return self.backend.particles()
+
+    def _set_particles(self, particles) -> None:
+        if self.backend_name == "brax":
+            carry = jax.tree.map(jnp.asarray, particles)
+            carry = carry.replace(key=jax.random.wrap_key_data(carry.key))
+            self._carry = self._engine.place_carry(carry)
+        else:
+            self.backend.set_particles(particles)
 
     def _reset_rng_state(self):
         """Where the stream of reset seeds (keys on Brax) stands, so a

@@ -7,8 +7,9 @@ state is frozen and its reward is zero) until the pair's episode ends (both
 members done, or the clock reaches the horizon), and resets happen only at
 window boundaries, with fresh keys (never Brax's ``AutoResetWrapper``, which
 replays the first state). All members are simulated on every step of a
-window, as vmap does; absorbed and idle members' results are discarded, and
-``env_steps`` counts every simulated transition.
+window, as vmap does; absorbed and idle members' results are discarded.
+``env_steps`` counts live transitions, as the Gymnasium backend does, and
+``simulated_steps`` every transition vmap computed.
 """
 
 from collections.abc import Callable
@@ -38,7 +39,8 @@ class BraxCarry:
 class WindowStats(NamedTuple):
     returns: jax.Array  # [num_envs] summed reward of the window
     episode_ended: jax.Array  # [num_envs] bool, the pair's episode ended
-    env_steps: jax.Array  # [] transitions simulated in the window
+    env_steps: jax.Array  # [] live transitions in the window
+    simulated_steps: jax.Array  # [] transitions vmap computed, absorbed included
     completed_return_sum: jax.Array  # [] returns of episodes ended in the window
     completed_count: jax.Array  # []
     obs_count: jax.Array  # [] live observations the policy saw
@@ -202,7 +204,8 @@ class BraxBackend:
             stats = WindowStats(
                 returns=stats.returns + reward,
                 episode_ended=stats.episode_ended | finished,
-                env_steps=stats.env_steps + self.num_envs,
+                env_steps=stats.env_steps + live.sum(),
+                simulated_steps=stats.simulated_steps + self.num_envs,
                 completed_return_sum=stats.completed_return_sum
                 + jnp.where(finished, episode_return, 0.0).sum(),
                 completed_count=stats.completed_count + finished.sum(),
@@ -224,6 +227,7 @@ class BraxBackend:
             returns=jnp.zeros((self.num_envs,), jnp.float32),
             episode_ended=~active,
             env_steps=jnp.zeros((), jnp.int32),
+            simulated_steps=jnp.zeros((), jnp.int32),
             completed_return_sum=zero,
             completed_count=jnp.zeros((), jnp.int32),
             obs_count=zero,

@@ -32,6 +32,9 @@ class WindowResult(NamedTuple):
     obs_sum_sq: np.ndarray  # [obs_dim]
 
 
+_BOOKKEEPING = ("obs", "clock", "alive", "needs_reset", "episode_return")
+
+
 def pair_partners(num_envs: int) -> np.ndarray:
     """Antithetic pairs sit next to each other: 0-1, 2-3, ..."""
     return np.arange(num_envs) ^ 1
@@ -100,6 +103,20 @@ class GymnasiumBackend:
         self.alive[:] = self.alive[source]
         self.needs_reset[:] = self.needs_reset[source]
         self.episode_return[:] = self.episode_return[source]
+
+    def particles(self) -> dict:
+        """Every env's state and the episode bookkeeping, to continue the
+        particles elsewhere (a resumed run)."""
+        return {
+            "envs": [self.pool.snapshot(i) for i in range(self.num_envs)],
+            **{name: getattr(self, name).copy() for name in _BOOKKEEPING},
+        }
+
+    def set_particles(self, particles: dict) -> None:
+        for i, snapshot in enumerate(particles["envs"]):
+            self.pool.restore([i], snapshot)
+        for name in _BOOKKEEPING:
+            getattr(self, name)[:] = particles[name]
 
     def unroll(
         self,

@@ -203,7 +203,7 @@ def snapshot_env(env: gym.Env):
     if hasattr(inner, "model") and hasattr(inner, "data"):
         import mujoco
 
-        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
         core = np.empty(mujoco.mj_stateSize(inner.model, spec))
         mujoco.mj_getState(inner.model, inner.data, core, spec)
     else:
@@ -230,7 +230,7 @@ def restore_env(env: gym.Env, snapshot) -> None:
     if isinstance(core, np.ndarray):
         import mujoco
 
-        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
         mujoco.mj_setState(inner.model, inner.data, core, spec)
         mujoco.mj_forward(inner.model, inner.data)
     else:

@@ -99,12 +99,20 @@ def gymnasium_factory(
     limit when not given), so truncation and the pair clock agree.
     """
     if isinstance(env, gym.Env):
-        horizon = horizon or _episode_limit(env)
+        name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+        limit = _episode_limit(env)
+        horizon = horizon or limit
         if horizon is None:
-            raise ConfigError("this environment has no episode limit: pass horizon")
+            raise ConfigError(f"{name} has no episode limit: pass horizon")
+        if limit is not None and horizon > limit:
+            # Its own TimeLimit would end episodes before the pairs' clock does.
+            raise ConfigError(
+                f"horizon {horizon} exceeds the {limit}-step time limit of the "
+                f"{name} instance: pass horizon <= {limit}, or the env unwrapped"
+            )
         import copy
 
-        return functools.partial(copy.deepcopy, env), horizon, type(env).__name__
+        return functools.partial(copy.deepcopy, env), horizon, name
     env_id = gymnasium_id(env)
     horizon = horizon or gym.spec(env_id).max_episode_steps
     if horizon is None:
@@ -134,6 +142,24 @@ def _episode_limit(env: gym.Env) -> int | None:
 
 
 BRAX_DEFAULT_HORIZON = 1000  # Brax's own training episode length
+
+
+def _refuse_resetting_wrappers(env: Any) -> None:
+    """Episode, auto-reset and vmap wrappers would end and restart episodes
+    inside a window (corrupting PES's accumulators) or batch the env twice:
+    pes_rl keeps the clock and resets itself."""
+    from brax.envs.base import Wrapper
+    from brax.envs.wrappers import training
+
+    refused = (training.EpisodeWrapper, training.AutoResetWrapper)
+    refused += (training.VmapWrapper,)
+    while isinstance(env, Wrapper):
+        if isinstance(env, refused):
+            raise ConfigError(
+                f"the Brax env is wrapped in {type(env).__name__}: pass the bare "
+                "env; pes_rl keeps its own episode clock and resets"
+            )
+        env = env.env
 
 
 def _load_entry_point(entry: Any) -> Any:
@@ -167,9 +193,10 @@ def brax_factory(
     if physics_backend is not None:
         kwargs["backend"] = physics_backend
     if isinstance(env, brax_envs.Env):
+        _refuse_resetting_wrappers(env)
         if horizon is None:
             raise ConfigError("pass horizon for a Brax environment instance")
-        return env, horizon, type(env).__name__
+        return env, horizon, type(env.unwrapped).__name__
     if not isinstance(env, str):
         raise ConfigError(f"not a Brax environment: {env!r}")
     name = ALIASES[env]["brax"] if env in ALIASES else env
@@ -195,4 +222,5 @@ def brax_factory(
         brax_env = make(**kwargs)
     except (TypeError, ValueError, NotImplementedError, KeyError) as err:
         raise ConfigError(f"cannot build brax environment {name!r}: {err}") from None
+    _refuse_resetting_wrappers(brax_env)
     return brax_env, horizon or BRAX_DEFAULT_HORIZON, name

@@ -43,6 +43,7 @@ from reproduce_common import (
     RunResult,
     late_return,
     markdown_table,
+    output_dir,
     plot_panel,
     summarise,
     train,
@@ -51,7 +52,6 @@ from reproduce_common import (
 
 from pes_rl.presets import preset_for
 
-RESULTS = Path(__file__).resolve().parent / "results"
 # The sweep's starting point: 16 pairs, K = 100, sigma 0.03, SGD lr 0.02 on
 # std-normalised window returns. Here g = sum_i xi_i R_i / (N sigma^2), so with
 # sigma 0.03 an SGD step of lr 0.02 moves each coordinate by about 0.2, ten
@@ -101,7 +101,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed")
     parser.add_argument("--sweep", action="store_true", help="the tuning sweep")
-    parser.add_argument("--out", default=str(RESULTS), help="CSV, JSON, PNG go here")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="default experiments/results, runs/quick/halfcheetah with --quick",
+    )
     parser.add_argument(
         "--runs-dir",
         default=None,
@@ -127,6 +131,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-wait", action="store_true", help="see swimmer_paper.py")
     parser.add_argument("--no-reuse", action="store_true", help="rerun finished runs")
     args = parser.parse_args()
+    args.out = str(output_dir(args.out, args.quick, "halfcheetah"))
     if args.seeds is None:
         args.seeds = [0] if args.quick else [0, 1, 2]
     if args.quick:

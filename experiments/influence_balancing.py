@@ -27,6 +27,7 @@ import influence_env  # registers the env; experiments/ is on sys.path
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
+from reproduce_common import output_dir
 
 from pes_rl.agents import NRES, PES, TruncatedES
 
@@ -37,7 +38,11 @@ COLORS = {"PES": "tab:blue", "NRES": "tab:green", "TES": "tab:red"}
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, 600 updates")
-    parser.add_argument("--out", default="experiments/results")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="default experiments/results, runs/quick/influence_balancing with --quick",
+    )
     parser.add_argument("--seeds", type=int, default=None, help="default 5 (2 quick)")
     parser.add_argument("--updates", type=int, default=None, help="default 3000")
     parser.add_argument("--num-particles", type=int, default=100)
@@ -50,6 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--theta0", type=float, default=0.5, help="as the PES code")
     args = parser.parse_args()
+    args.out = str(output_dir(args.out, args.quick, "influence_balancing"))
     if args.seeds is None:
         args.seeds = 2 if args.quick else 5
     if args.updates is None:

@@ -20,6 +20,24 @@ from pathlib import Path
 
 import numpy as np
 
+# The committed results the README shows; only full runs write here.
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def output_dir(out: str | None, quick: bool, name: str) -> Path:
+    """Where a script writes: ``--out`` if given, else ``experiments/results``
+    for a full run and ``runs/quick/NAME`` for ``--quick``, whose numbers
+    must never replace the committed ones."""
+    path = Path(out) if out is not None else None
+    if path is None:
+        path = Path("runs") / "quick" / name if quick else RESULTS
+    if quick and path.resolve() == RESULTS:
+        raise SystemExit(
+            f"error: --quick does not write into {RESULTS}: pass another --out"
+        )
+    return path
+
+
 CURVE_FIELDS = (
     "setting",
     "algo",

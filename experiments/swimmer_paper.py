@@ -2,26 +2,36 @@
 
 Reproduces the continuous-control experiment of the PES paper (Vicol, Metz
 and Sohl-Dickstein, "Unbiased Gradient Estimation in Unrolled Computation
-Graphs with Persistent Evolution Strategies", ICML 2021, arXiv 2112.13835):
-a linear policy on MuJoCo Swimmer (here Swimmer-v5), T = 1000, K = 100,
-10 antithetic pairs, plain SGD ascent on window returns divided by their std;
-PES sigma 0.3 lr 0.1, truncated ES sigma 0.1 lr 0.1, full-episode ES
-(Salimans et al. 2017, arXiv 1703.03864; K = T) sigma 0.3 lr 0.3. NRES (Li
-et al. 2023, arXiv 2304.12180) runs with PES's settings. The paper's claim:
-PES learns faster than full-episode ES, truncated ES fails through its bias.
+Graphs with Persistent Evolution Strategies", ICML 2021, arXiv 2112.13835)
+as its code (google-research ``persistent_es/control_pes.py``) ran it: a
+linear policy on MuJoCo Swimmer (here Swimmer-v5), T = 1000, K = 100, 10
+antithetic pairs, plain SGD ascent with ``--divide_by_variance``, no
+observation normalisation, and every pair in lockstep (all episodes start
+together). PES sigma 0.3 lr 0.1, truncated ES sigma 0.1 lr 0.1, full-episode
+ES (Salimans et al. 2017, arXiv 1703.03864; K = T) sigma 0.3 lr 0.3; NRES (Li
+et al. 2023, arXiv 2304.12180) runs with PES's settings.
 
-Beside these "paper" settings it shows the library's tuned Swimmer preset
-(``pes_rl/presets.py``; Adam and decaying sigma and learning rate), read by
-default from ``experiments/results/swimmer_comparison_curves.csv``, which
+That code steps by ``lr * sum_j R_j xi_j / (std(R) * pairs)`` with
+unit-normal xi; pes_rl's std-shaped estimate is ``sum_j R_j (sigma xi_j) /
+(std(R) sigma^2 * 2 pairs)``, 1 / (2 sigma) of it, so the same step takes
+pes_rl's lr = 2 sigma x the paper's: PES and NRES 0.06, TES 0.02, FullES
+0.18. PES and NRES also run staggered (pes_rl's default) beside lockstep;
+truncated and full-episode ES have nothing to stagger. The paper's claim: PES
+learns faster than full-episode ES, truncated ES fails through its bias.
+
+Beside these it shows the library's tuned Swimmer preset (``pes_rl/presets.py``;
+Adam and decaying sigma and learning rate), read by default from
+``experiments/results/swimmer_comparison_curves.csv``, which
 ``experiments/swimmer_comparison.py`` wrote (``--rerun-tuned`` reruns it).
 
-    python experiments/swimmer_paper.py            # 4 methods x 5 seeds, ~15 min
-    python experiments/swimmer_paper.py --quick    # 1 seed, 40k steps, < 1 min
+    python experiments/swimmer_paper.py            # 6 settings x 5 seeds, ~25 min
+    python experiments/swimmer_paper.py --quick    # 1 seed, 40k steps, about 1 min
 
 Every run is ``python -m pes_rl.train`` in its own process, one at a time;
 in full mode the script first waits until no one else's training job runs.
-Writes to ``--out``: ``swimmer_paper_curves.csv`` (every evaluation),
-``swimmer_paper_summary.json`` (per run and per method),
+Writes to ``--out`` (default ``experiments/results``; ``runs/quick/
+swimmer_paper`` with ``--quick``): ``swimmer_paper_curves.csv`` (every
+evaluation), ``swimmer_paper_summary.json`` (per run and per method),
 ``swimmer_paper_table.md`` and ``swimmer_paper_{steps,seconds}.png``.
 """
 
@@ -33,10 +43,12 @@ from pathlib import Path
 import matplotlib
 from reproduce_common import (
     ALGO_NAMES,
+    RESULTS,
     TABLE_NOTE,
     RunResult,
     first_reach,
     markdown_table,
+    output_dir,
     plot_panel,
     read_curves,
     summarise,
@@ -44,16 +56,22 @@ from reproduce_common import (
     write_curves,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results"
-# Per-method settings of the PES paper's Swimmer experiment.
+# Per-method settings of the PES paper's Swimmer runs (control_pes.py's
+# README commands): its sigma, and its SGD step converted to pes_rl's lr.
 PAPER = {
-    "pes": {"sigma": 0.3, "learning_rate": 0.1},
-    "tes": {"sigma": 0.1, "learning_rate": 0.1},
-    "es": {"sigma": 0.3, "learning_rate": 0.3},
-    "nres": {"sigma": 0.3, "learning_rate": 0.1},
+    "pes": {"sigma": 0.3, "paper_lr": 0.1},
+    "nres": {"sigma": 0.3, "paper_lr": 0.1},
+    "tes": {"sigma": 0.1, "paper_lr": 0.1},
+    "es": {"sigma": 0.3, "paper_lr": 0.3},
 }
+for _settings in PAPER.values():
+    _settings["learning_rate"] = round(
+        2 * _settings["sigma"] * _settings["paper_lr"], 6
+    )
+STAGGERED = ("pes", "nres")  # TES and FullES have no pair offsets to stagger
 SETTING_TITLES = {
-    "paper": "PES paper's settings: SGD, constant sigma and lr",
+    "lockstep": "PES paper's code: SGD, its step, pairs in lockstep",
+    "staggered": "the same, pairs staggered over the episode",
     "tuned": "tuned preset (pes_rl/presets.py): Adam, decays",
 }
 
@@ -61,7 +79,11 @@ SETTING_TITLES = {
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, 40k steps")
-    parser.add_argument("--out", default=str(RESULTS), help="CSV, JSON, PNG go here")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="default experiments/results, runs/quick/swimmer_paper with --quick",
+    )
     parser.add_argument(
         "--runs-dir",
         default=None,
@@ -93,6 +115,7 @@ def parse_args() -> argparse.Namespace:
         help="rerun even runs whose directory holds a finished run",
     )
     args = parser.parse_args()
+    args.out = str(output_dir(args.out, args.quick, "swimmer_paper"))
     if args.seeds is None:
         args.seeds = [0] if args.quick else [0, 1, 2, 3, 4]
     if args.total_steps is None:
@@ -104,7 +127,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def paper_flags(algo: str, args: argparse.Namespace) -> list[str]:
+def paper_flags(algo: str, stagger: bool, args: argparse.Namespace) -> list[str]:
     """Explicit --sigma and --learning-rate drop the preset's decays."""
     settings = PAPER[algo]
     return [
@@ -113,6 +136,7 @@ def paper_flags(algo: str, args: argparse.Namespace) -> list[str]:
         "--horizon=1000",
         "--optimizer=sgd",
         "--fitness-shaping=std",
+        "--stagger" if stagger else "--no-stagger",
         f"--sigma={settings['sigma']}",
         f"--learning-rate={settings['learning_rate']}",
         f"--total-steps={args.total_steps}",
@@ -182,20 +206,24 @@ def main() -> None:
     runs_dir = Path(args.runs_dir)
     wait = not (args.quick or args.no_wait)
     runs: list[RunResult] = []
-    for algo in args.algos:
-        for seed in args.seeds:
-            runs.append(
-                train(
-                    runs_dir / f"paper-{algo}-seed{seed}",
-                    "swimmer",
-                    algo,
-                    seed,
-                    paper_flags(algo, args),
-                    "paper",
-                    reuse=not args.no_reuse,
-                    wait=wait,
+    for setting in ("lockstep", "staggered"):
+        stagger = setting == "staggered"
+        for algo in args.algos:
+            if stagger and algo not in STAGGERED:
+                continue
+            for seed in args.seeds:
+                runs.append(
+                    train(
+                        runs_dir / f"{setting}-{algo}-seed{seed}",
+                        "swimmer",
+                        algo,
+                        seed,
+                        paper_flags(algo, stagger, args),
+                        setting,
+                        reuse=not args.no_reuse,
+                        wait=wait,
+                    )
                 )
-            )
     if args.rerun_tuned:
         for algo in args.algos:
             for seed in args.seeds:

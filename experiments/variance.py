@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import optax
+from reproduce_common import output_dir
 
 from pes_rl.agents import NRES, PES
 
@@ -56,7 +57,11 @@ LQ_THETA = np.array([0.3, -0.4], np.float32)  # weights on obs [1, t / T]
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few episodes")
-    parser.add_argument("--out", default="experiments/results")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="default experiments/results, runs/quick/variance with --quick",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-particles", type=int, default=10)
     parser.add_argument("--lq-truncation-length", type=int, default=1)
@@ -73,6 +78,7 @@ def parse_args() -> argparse.Namespace:
         help="PES steps that produce the fixed Swimmer theta (0: theta = 0)",
     )
     args = parser.parse_args()
+    args.out = str(output_dir(args.out, args.quick, "variance"))
     if args.lq_episodes is None:
         args.lq_episodes = 150 if args.quick else 1500
     if args.swimmer_episodes is None:

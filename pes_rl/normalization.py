@@ -1,21 +1,38 @@
-"""Running observation statistics (Welford / Chan et al. parallel update).
+"""Running observation statistics (Welford / Chan et al. parallel update) and
+the change of variables that keeps persistent particles exact when they move.
 
 The statistics are part of the policy input, not of the parameters theta: the
-policy sees ``(obs - mean) / std``. They are updated after each window from the
-observations of live particles.
+policy sees ``(obs - mean) * inv_std``. They are updated after each window from
+the observations of live particles. A persistent particle's accumulated
+perturbation spans windows run under older statistics, so every update of the
+statistics re-expresses theta, the particles' perturbations and the
+estimator's stored score in the new normalisation (``renormalize``): each
+policy's actions stay the same, and the estimate stays unbiased for the
+gradient under the normaliser in force.
 """
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
+
+# 1/std is at most 1/STD_FLOOR: a near-constant feature is not blown up by its
+# numerical noise. A floor rather than a clip of normalised observations, as a
+# clip would change what a policy does when the statistics move (no exact
+# change of variables exists for it).
+STD_FLOOR = 1e-2
 
 
 class RunningStats(NamedTuple):
     count: float
     mean: np.ndarray  # [obs_dim]
     m2: np.ndarray  # [obs_dim] sum of squared deviations from the mean
+
+
+Normalizer = tuple[Any, Any]  # (mean, inv_std): the policy sees (obs - mean) * inv_std
 
 
 def init_stats(obs_dim: int) -> RunningStats:
@@ -37,14 +54,18 @@ def update_stats(
     return RunningStats(new_count, mean, m2)
 
 
-def normalizer(stats: RunningStats, enabled: bool) -> tuple[np.ndarray, np.ndarray]:
+def normalizer(
+    stats: RunningStats, enabled: bool, center: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(mean, 1/std) to apply to observations; identity while disabled or
-    before two observations have been seen."""
+    before two observations have been seen. Without ``center`` (a first
+    layer with no bias to absorb a shift of the mean) the mean is zero."""
     dim = stats.mean.shape[0]
     if not enabled or stats.count < 2:
         return np.zeros(dim, np.float32), np.ones(dim, np.float32)
-    std = np.sqrt(stats.m2 / stats.count + 1e-8)
-    return stats.mean.astype(np.float32), (1.0 / std).astype(np.float32)
+    std = np.maximum(np.sqrt(stats.m2 / stats.count), STD_FLOOR)
+    mean = stats.mean if center else np.zeros(dim)
+    return mean.astype(np.float32), (1.0 / std).astype(np.float32)
 
 
 def update_stats_jax(
@@ -72,10 +93,83 @@ def update_stats_jax(
     return jax.tree.map(lambda new, old: jnp.where(count > 0, new, old), merged, stats)
 
 
-def normalizer_jax(stats: RunningStats, enabled: bool) -> tuple[jax.Array, jax.Array]:
-    """``normalizer`` in JAX; ``enabled`` is static."""
+def normalizer_jax(
+    stats: RunningStats, enabled: bool, center: bool = True
+) -> tuple[jax.Array, jax.Array]:
+    """``normalizer`` in JAX; ``enabled`` and ``center`` are static."""
     if not enabled:
         return jnp.zeros_like(stats.mean), jnp.ones_like(stats.mean)
     ready = stats.count >= 2
-    std = jnp.sqrt(stats.m2 / jnp.maximum(stats.count, 1.0) + 1e-8)
-    return jnp.where(ready, stats.mean, 0.0), jnp.where(ready, 1.0 / std, 1.0)
+    std = jnp.maximum(jnp.sqrt(stats.m2 / jnp.maximum(stats.count, 1.0)), STD_FLOOR)
+    mean = jnp.where(ready & center, stats.mean, 0.0)
+    return mean, jnp.where(ready, 1.0 / std, 1.0)
+
+
+# -- the change of variables ------------------------------------------------
+# The policy's first layer is a Dense layer reading the normalised observation
+# (``params["params"]["Dense_0"]``, kernel [obs_dim, out]). With old and new
+# normalisers (m, s) and (m', s'), kernel' = diag(s / s') kernel and
+# bias' = bias + kernel^T (s * (m' - m)) give the same output for every
+# observation. The map M is linear in the parameters, so perturbations follow
+# it too. A score (Stein's lemma: E[eps R] / sigma^2 = dE[R]/dtheta) transforms
+# like a gradient, with the inverse transpose: kernel' = (kernel - c b^T) / r
+# with r = s / s' and c = s * (m' - m), bias' = bias.
+
+
+def first_layer(params: Any) -> dict | None:
+    """The Dense layer that reads the observation, or None if the parameters
+    are not laid out as pes_rl's linear and mlp policies."""
+    try:
+        layer = params["params"]["Dense_0"]
+    except (KeyError, TypeError):
+        return None
+    return layer if getattr(layer.get("kernel"), "ndim", 0) == 2 else None
+
+
+def _replace_first_layer(params: Any, layer: dict) -> Any:
+    return {**params, "params": {**params["params"], "Dense_0": layer}}
+
+
+def reexpress_params(params: Any, old: Normalizer, new: Normalizer) -> Any:
+    """Parameters (or a perturbation) under ``new`` that act as ``params``
+    did under ``old``. A first layer without a bias needs equal means."""
+    layer = dict(first_layer(params))
+    (old_mean, old_inv_std), (new_mean, new_inv_std) = old, new
+    kernel = layer["kernel"]
+    layer["kernel"] = kernel * (old_inv_std / new_inv_std)[:, None]
+    if "bias" in layer:
+        layer["bias"] = layer["bias"] + (old_inv_std * (new_mean - old_mean)) @ kernel
+    return _replace_first_layer(params, layer)
+
+
+def reexpress_score(score: Any, old: Normalizer, new: Normalizer) -> Any:
+    """A gradient-like quantity (the inverse transpose of ``reexpress_params``)."""
+    layer = dict(first_layer(score))
+    (old_mean, old_inv_std), (new_mean, new_inv_std) = old, new
+    kernel = layer["kernel"]
+    if "bias" in layer:
+        shift = old_inv_std * (new_mean - old_mean)
+        kernel = kernel - shift[:, None] * layer["bias"][None, :]
+    layer["kernel"] = kernel * (new_inv_std / old_inv_std)[:, None]
+    return _replace_first_layer(score, layer)
+
+
+def make_renormalize(unravel: Callable) -> Callable:
+    """``renormalize(theta [D], eps [N, D], score [N, D], old, new)`` on flat
+    vectors: theta and the perturbations eps map with M, the score with the
+    inverse transpose of M. Pure; jit it or call it inside a jitted step."""
+
+    def flat(fn):
+        return lambda vector, old, new: ravel_pytree(fn(unravel(vector), old, new))[0]
+
+    params_map, score_map = flat(reexpress_params), flat(reexpress_score)
+
+    def renormalize(theta, eps, score, old: Normalizer, new: Normalizer):
+        each = jax.vmap(params_map, in_axes=(0, None, None))
+        return (
+            params_map(theta, old, new),
+            each(eps, old, new),
+            jax.vmap(score_map, in_axes=(0, None, None))(score, old, new),
+        )
+
+    return renormalize

@@ -304,6 +304,21 @@ def _read_metrics(path: Path, upto_env_steps: int) -> list[str]:
     return kept
 
 
+def write_metrics_line(path: Path, line: dict[str, Any]) -> None:
+    """Append ``line``; one at the same env steps as the last line replaces
+    it (the final evaluation after a periodic one on the last update), so
+    env_steps increase strictly down the file."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    if lines and json.loads(lines[-1]).get("env_steps") == line["env_steps"]:
+        lines[-1] = json.dumps(line)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(m + "\n" for m in lines))
+        os.replace(tmp, path)
+        return
+    with open(path, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
 def resume_config(run_dir: str, given: dict[str, Any]) -> TrainConfig:
     """The config of ``run_dir`` with the allowed flags of ``given``
     applied; a flag that contradicts the run is refused."""
@@ -437,8 +452,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             line["compile_seconds"] = round(agent.compile_seconds, 3)
         # The line first, then the checkpoint: a resume from an older
         # checkpoint drops lines past it, so every line is written once.
-        with open(run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(line) + "\n")
+        write_metrics_line(run_dir / "metrics.jsonl", line)
         writer.add_scalar("eval/return", line["eval_return"], line["env_steps"])
         checkpoints.save(agent)
         last_line = line

@@ -54,15 +54,21 @@ def test_pes_learns_the_toy_task(lq_pes):
     assert agent.evaluate(2) > -3.0
 
 
-def test_env_steps_count_every_simulated_transition(lq_pes):
+@pytest.mark.parametrize("backend", ["gymnasium", "brax"])
+def test_env_steps_count_live_training_transitions(lq_pes, backend):
     # 8 particles, K = 5, T = 20: 4 pairs staggered at offsets 0, 1, 2, 3
     # windows, a warm-up of 3 windows running 1 + 2 + 3 pair-windows.
-    agent = lq_pes()
+    agent = lq_pes(backend=backend)
     info = agent.update()
     assert info["env_steps"] == (1 + 2 + 3) * 2 * 5 + 8 * 5
     assert agent.update()["env_steps"] == info["env_steps"] + 8 * 5
+    # Brax's vmap also computes idle members' steps; they are not env steps.
+    simulated = (3 + 2) * 8 * 5 if backend == "brax" else agent.env_steps
+    assert agent.simulated_steps == simulated
     # Truncated ES also steps the shared trajectory: N + 1 envs per window.
-    tes = TruncatedES(env="linear_quadratic", num_particles=8, truncation_length=5)
+    tes = TruncatedES(
+        env="linear_quadratic", num_particles=8, truncation_length=5, backend=backend
+    )
     assert tes.update()["env_steps"] == 9 * 5
     # Evaluation is counted separately.
     agent.evaluate(3)
@@ -243,3 +249,36 @@ def test_accumulators_survive_an_early_termination_until_the_pair_ends(cls):
             assert np.all(agent.est_state.redraw)
             assert info["episodes_completed"] == 2
     assert agent.env_steps == 20 + 3  # the terminated member was not stepped
+
+
+def test_progress_bar_shows_the_eval_return_once_there_is_one(lq_pes, capsys):
+    agent = lq_pes()
+    agent.learn(2000)
+    shown = capsys.readouterr().err
+    assert "window_return" in shown and "eval_return" not in shown
+    agent.evaluate(2)
+    agent.learn(4000)
+    assert "eval_return" in capsys.readouterr().err
+
+
+def test_an_env_instance_keeps_its_time_limit_and_its_name():
+    instance = gym.make("linear_quadratic", max_episode_steps=12)
+    agent = PES(env=instance, num_particles=4, truncation_length=4)
+    assert (agent.horizon, agent.env_name) == (12, "linear_quadratic")
+    with pytest.raises(ConfigError, match="exceeds the 12-step time limit"):
+        PES(env=instance, num_particles=4, truncation_length=4, horizon=20)
+
+
+@pytest.mark.parametrize("wrapper", ["EpisodeWrapper", "AutoResetWrapper"])
+def test_brax_envs_that_reset_themselves_are_refused(wrapper):
+    from brax.envs.wrappers import training
+
+    from pes_rl.envs.toy_brax import LinearQuadraticBrax
+
+    env = LinearQuadraticBrax()
+    if wrapper == "EpisodeWrapper":
+        env = training.EpisodeWrapper(env, episode_length=20, action_repeat=1)
+    else:
+        env = training.AutoResetWrapper(env)
+    with pytest.raises(ConfigError, match=f"wrapped in {wrapper}"):
+        PES(env=env, backend="brax", horizon=20, num_particles=4)

@@ -8,26 +8,12 @@ thresholds are loose where the quick runs are short.
 
 import csv
 import re
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-
-
-def run_quick(script: str, out: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, str(EXPERIMENTS / script), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+from quick_experiments import run_quick
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -37,15 +23,15 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 def test_influence_balancing_quick(tmp_path):
-    stdout = run_quick("influence_balancing.py", tmp_path)
-    assert (tmp_path / "influence_balancing.png").stat().st_size > 0
+    stdout, out = run_quick("influence_balancing.py", tmp_path, "influence_balancing")
+    assert (out / "influence_balancing.png").stat().st_size > 0
     optimum = float(re.search(r"theta\* = (-?[\d.]+)", stdout).group(1))
     theta0 = float(re.search(r"theta0=(-?[\d.]+)", stdout).group(1))
     # The long-term influence wins: the optimum lies below the start.
     assert optimum < theta0 - 0.3
 
     traces = defaultdict(list)
-    for row in read_csv(tmp_path / "influence_balancing.csv"):
+    for row in read_csv(out / "influence_balancing.csv"):
         traces[row["method"], int(row["seed"])].append(float(row["theta"]))
     late = defaultdict(list)  # per method, the mean theta of each seed's last 10 %
     for (method, _), thetas in traces.items():
@@ -60,11 +46,11 @@ def test_influence_balancing_quick(tmp_path):
 
 @pytest.mark.slow
 def test_variance_quick(tmp_path):
-    run_quick("variance.py", tmp_path)
-    assert (tmp_path / "variance.png").stat().st_size > 0
+    _, out = run_quick("variance.py", tmp_path, "variance")
+    assert (out / "variance.png").stat().st_size > 0
 
     lq = defaultdict(dict)
-    for row in read_csv(tmp_path / "variance_linear_quadratic.csv"):
+    for row in read_csv(out / "variance_linear_quadratic.csv"):
         lq[row["method"]][int(row["window"])] = row
     for method in ("PES", "NRES"):
         # The measured variance follows the closed form (quadratic returns).
@@ -75,7 +61,7 @@ def test_variance_quick(tmp_path):
         assert 0.8 < np.median(ratios) < 1.25, (method, ratios)
 
     swimmer = defaultdict(dict)
-    for row in read_csv(tmp_path / "variance_swimmer.csv"):
+    for row in read_csv(out / "variance_swimmer.csv"):
         swimmer[row["method"]][int(row["window"])] = float(row["trace_var"])
     windows = sorted(swimmer["PES"])
     assert len(windows) == 10
@@ -86,3 +72,15 @@ def test_variance_quick(tmp_path):
     pes = np.mean([swimmer["PES"][w] for w in late])
     nres = np.mean([swimmer["NRES"][w] for w in late])
     assert pes > 2 * nres, (pes, nres)
+
+
+def test_quick_output_never_goes_to_the_committed_results(monkeypatch):
+    from quick_experiments import EXPERIMENTS, RESULTS
+
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    from reproduce_common import output_dir
+
+    assert output_dir(None, False, "x") == RESULTS
+    assert output_dir(None, True, "x") == Path("runs/quick/x")
+    with pytest.raises(SystemExit, match="--quick does not write"):
+        output_dir(str(RESULTS), True, "x")

@@ -8,25 +8,10 @@ not.
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-
-
-def run_quick(script: str, out: Path, *extra: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(EXPERIMENTS / script), "--quick", "--out", str(out)]
-        + list(extra),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+from quick_experiments import run_quick
 
 
 def curves(path: Path) -> dict[tuple[str, str, int], list[dict[str, str]]]:
@@ -40,50 +25,54 @@ def curves(path: Path) -> dict[tuple[str, str, int], list[dict[str, str]]]:
 
 @pytest.mark.slow
 def test_swimmer_paper_quick(tmp_path):
-    stdout = run_quick("swimmer_paper.py", tmp_path)
+    stdout, out = run_quick("swimmer_paper.py", tmp_path, "swimmer_paper")
     for name in ("steps", "seconds"):
-        assert (tmp_path / f"swimmer_paper_{name}.png").stat().st_size > 0
-    assert "| paper | PES |" in stdout
-    assert (tmp_path / "swimmer_paper_table.md").read_text().count("| paper |") == 4
+        assert (out / f"swimmer_paper_{name}.png").stat().st_size > 0
+    table = (out / "swimmer_paper_table.md").read_text()
+    assert "| lockstep | PES |" in stdout
+    assert table.count("| lockstep |") == 4 and table.count("| staggered |") == 2
 
-    runs = curves(tmp_path / "swimmer_paper_curves.csv")
-    paper = {
-        algo: rows for (setting, algo, _), rows in runs.items() if setting == "paper"
-    }
-    assert set(paper) == {"pes", "nres", "tes", "es"}
-    for rows in paper.values():
-        assert int(rows[-1]["env_steps"]) >= 40_000
-        assert float(rows[-1]["seconds"]) > 0
-    final = {algo: float(rows[-1]["eval_return"]) for algo, rows in paper.items()}
-    # PES and NRES learn quickly with the paper's settings; TES stalls.
-    assert final["pes"] > 150 and final["nres"] > 150, final
-    assert final["tes"] < 100, final
+    runs = curves(out / "swimmer_paper_curves.csv")
+    final = {}
+    for (setting, algo, _), rows in runs.items():
+        if setting != "tuned":
+            assert int(rows[-1]["env_steps"]) >= 40_000
+            assert float(rows[-1]["seconds"]) > 0
+            final[setting, algo] = float(rows[-1]["eval_return"])
+    assert len(final) == 6
+    # Within 40k steps at the paper's step, NRES in lockstep and PES
+    # staggered climb; truncated ES does not.
+    assert final["lockstep", "nres"] > 150 and final["staggered", "pes"] > 150, final
+    assert final["lockstep", "tes"] < 100, final
 
-    summary = json.loads((tmp_path / "swimmer_paper_summary.json").read_text())
-    assert summary["paper_settings"]["tes"] == {"sigma": 0.1, "learning_rate": 0.1}
+    summary = json.loads((out / "swimmer_paper_summary.json").read_text())
+    # The paper's SGD step in pes_rl's units: lr = 2 sigma x the paper's lr.
+    tes = summary["paper_settings"]["tes"]
+    assert (tes["sigma"], tes["paper_lr"], tes["learning_rate"]) == (0.1, 0.1, 0.02)
     config = json.loads(
-        (tmp_path / "runs" / "paper-es-seed0" / "config.json").read_text()
+        (out / "runs" / "lockstep-es-seed0" / "config.json").read_text()
     )
     # Explicit sigma and lr drop the preset's decays; FullES runs whole episodes.
     assert config["sigma_final"] is None and config["learning_rate_final"] is None
     assert config["optimizer"] == "sgd" and config["truncation_length"] == 1000
+    assert config["learning_rate"] == 0.18 and config["stagger"] is False
 
 
 @pytest.mark.slow
 def test_halfcheetah_quick(tmp_path):
-    run_quick("halfcheetah_nres.py", tmp_path)
-    assert (tmp_path / "halfcheetah.png").stat().st_size > 0
-    runs = curves(tmp_path / "halfcheetah_curves.csv")
+    _, out = run_quick("halfcheetah_nres.py", tmp_path, "halfcheetah")
+    assert (out / "halfcheetah.png").stat().st_size > 0
+    runs = curves(out / "halfcheetah_curves.csv")
     assert {algo for _, algo, _ in runs} == {"pes", "nres", "es"}
-    summary = json.loads((tmp_path / "halfcheetah_summary.json").read_text())
+    summary = json.loads((out / "halfcheetah_summary.json").read_text())
     assert all(c["obs_norm"] for c in summary["configs"].values())
     assert {m["algo"] for m in summary["methods"]} == {"pes", "nres", "es"}
 
 
 @pytest.mark.slow
 def test_halfcheetah_sweep_quick(tmp_path):
-    stdout = run_quick("halfcheetah_nres.py", tmp_path, "--sweep")
-    assert (tmp_path / "halfcheetah_sweep.png").stat().st_size > 0
-    summary = json.loads((tmp_path / "halfcheetah_sweep_summary.json").read_text())
+    stdout, out = run_quick("halfcheetah_nres.py", tmp_path, "halfcheetah", "--sweep")
+    assert (out / "halfcheetah_sweep.png").stat().st_size > 0
+    summary = json.loads((out / "halfcheetah_sweep_summary.json").read_text())
     assert [s["setting"] for s in summary["settings"]] == ["pes base", "nres base"]
     assert "| pes base |" in stdout
