@@ -129,10 +129,11 @@ class BraxEngine:
                     updated,
                     obs_stats,
                 )
-                theta, eps, score = renormalize(
+                theta, eps, score, opt_state = renormalize(
                     theta,
                     est_state.eps,
                     est_state.score,
+                    opt_state,
                     (obs_mean, obs_inv_std),
                     normalizer(obs_stats),
                 )

@@ -42,7 +42,7 @@ class _Compiled(NamedTuple):
     ask: Callable  # (key, est_state, theta) -> est_state, params [N(+1)]
     tell: Callable  # (est_state, returns, ended) -> grad, est_state
     tell_and_step: Callable  # ... theta, opt_state -> grad, est_state, theta, opt_state
-    renormalize: Callable  # (theta, eps, score, old, new) -> theta, eps, score
+    renormalize: Callable  # (theta, eps, score, opt_state, old, new) -> same four
 
 
 _COMPILED: dict[tuple, tuple[_Compiled, Any]] = {}
@@ -248,6 +248,7 @@ class ESAgent:
         self.last_eval_return = math.nan
         self._warmed_up = False
         self._eval_backends: dict[int, GymnasiumBackend] = {}
+        self.last_call_seconds: float | None = None  # Brax: the last device call
 
     def _init_brax(self, cache_key: tuple, estimator: Estimator, resets) -> None:
         from pes_rl.agents.brax_engine import BraxEngine
@@ -379,14 +380,15 @@ class ESAgent:
             self.obs_stats = update_stats(
                 self.obs_stats, result.obs_count, result.obs_sum, result.obs_sum_sq
             )
-            theta, eps, score = self._fns.renormalize(
+            theta, eps, score, opt_state = self._fns.renormalize(
                 self.theta,
                 self.est_state.eps,
                 self.est_state.score,
+                self.opt_state,
                 (mean, inv_std),
                 self._normalizer(),
             )
-            self.theta = theta
+            self.theta, self.opt_state = theta, opt_state
             self.est_state = self.est_state.replace(eps=eps, score=score)
         return result, grad
 
@@ -416,6 +418,7 @@ class ESAgent:
             learn_call = np.zeros(per_call, bool)
             learn_call[:num] = learn[first : first + num]
             state = self._train_state()
+            started = time.perf_counter()
             self._carry, state, metrics = self._engine.run(
                 self._carry, state, active_call, learn_call, num
             )
@@ -426,6 +429,7 @@ class ESAgent:
             )
             self.obs_stats, self.key = state.obs_stats, state.key
             metrics = jax.device_get(metrics)
+            self.last_call_seconds = time.perf_counter() - started
             self.env_steps += int(metrics.env_steps[:num].sum())
             self.simulated_steps += int(metrics.simulated_steps[:num].sum())
             for i in range(num):
@@ -456,17 +460,29 @@ class ESAgent:
                 )
         return infos
 
+    def _stagger_offsets(self) -> np.ndarray:
+        """Per pair, the windows it runs before the first update (none for
+        truncated ES, full episodes or ``stagger=False``)."""
+        windows = self.windows_per_episode
+        num_pairs = self.num_particles // 2
+        if not self.config.stagger or windows == 1 or self.shared_state:
+            return np.zeros(num_pairs, int)
+        return (np.arange(num_pairs) * windows) // num_pairs
+
+    @property
+    def warm_up_steps(self) -> int:
+        """Env steps of the staggered warm-up when no episode ends early."""
+        return int(self._stagger_offsets().sum()) * 2 * self.truncation_length
+
     def _warm_up(self) -> None:
         """Stagger pairs over the horizon: pair j runs ``offset_j`` perturbed
         windows before the first update, exactly as training would, and their
         estimates are discarded. Idle pairs are reported as ended, so their
         accumulators start clean when they join."""
         self._warmed_up = True
-        windows = self.windows_per_episode
-        if not self.config.stagger or windows == 1 or self.shared_state:
+        offsets = self._stagger_offsets()
+        if not offsets.any():
             return
-        num_pairs = self.num_particles // 2
-        offsets = (np.arange(num_pairs) * windows) // num_pairs
         start = offsets.max() - offsets
         masks = [np.repeat(start <= window, 2) for window in range(offsets.max())]
         if self.backend_name == "brax":

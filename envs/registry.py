@@ -1,8 +1,11 @@
 """Environment names: aliases per backend, custom registration, resolution."""
 
+import contextlib
 import difflib
 import functools
 import importlib
+import io
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +70,8 @@ def known_names(backend: str = "gymnasium") -> list[str]:
 
 
 def _unknown(name: str, backend: str) -> ConfigError:
-    close = difflib.get_close_matches(name, known_names(backend), n=3, cutoff=0.6)
+    names = list(dict.fromkeys(known_names(backend)))
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return ConfigError(f"unknown {backend} environment {name!r}{hint}")
 
@@ -144,6 +148,15 @@ def _episode_limit(env: gym.Env) -> int | None:
 BRAX_DEFAULT_HORIZON = 1000  # Brax's own training episode length
 
 
+def import_brax_envs():
+    """``brax.envs``, without the lines its import prints about the optional
+    MuJoCo Warp backend (a GPU-only dependency)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        from brax import envs
+
+    return envs
+
+
 def _refuse_resetting_wrappers(env: Any) -> None:
     """Episode, auto-reset and vmap wrappers would end and restart episodes
     inside a window (corrupting PES's accumulators) or batch the env twice:
@@ -184,7 +197,7 @@ def brax_factory(
     on ``generalized``).
     """
     try:
-        from brax import envs as brax_envs
+        brax_envs = import_brax_envs()
     except ImportError as err:
         raise MissingDependencyError(
             f"the brax backend needs brax: pip install brax ({err})"
@@ -208,18 +221,17 @@ def brax_factory(
     elif name in brax_envs._envs:
         make = functools.partial(brax_envs.get_environment, name)
     else:
+        names = [*ALIASES, *brax_envs._envs, *(n for n, c in _CUSTOM.items() if c.brax)]
         close = difflib.get_close_matches(
-            name,
-            list(ALIASES)
-            + list(brax_envs._envs)
-            + [n for n, c in _CUSTOM.items() if c.brax],
-            n=3,
-            cutoff=0.6,
+            name, list(dict.fromkeys(names)), n=3, cutoff=0.6
         )
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(f"unknown brax environment {name!r}{hint}")
     try:
-        brax_env = make(**kwargs)
+        with warnings.catch_warnings():
+            # Brax's notice that it is unmaintained: see MuJoCo Playground.
+            warnings.filterwarnings("ignore", message="Brax System, piplines")
+            brax_env = make(**kwargs)
     except (TypeError, ValueError, NotImplementedError, KeyError) as err:
         raise ConfigError(f"cannot build brax environment {name!r}: {err}") from None
     _refuse_resetting_wrappers(brax_env)

@@ -1,13 +1,17 @@
 """Run the train CLI's defaults for each algorithm and seed; collect curves.
 
     python experiments/swimmer_comparison.py --algos pes nres tes es --seeds 0 1 2 3 4
+    python experiments/swimmer_comparison.py --quick   # 1 seed, 30k steps, < 1 min
 
 Each run is ``python -m pes_rl.train --env ENV --algo A --seed S`` with the
 environment's preset (plus any extra flags after ``--``), run one after the
 other so wall-clock numbers are not shared with a neighbour. Writes every
-run directory under ``--out``, a ``curves.csv`` (algo, seed, env_steps,
-seconds, eval_return) and prints a summary table: final return per seed,
-wall-clock seconds, and env steps to first reach ``--threshold``.
+run directory under ``--out`` (default ``runs/comparison``; ``runs/quick/
+swimmer_comparison`` with ``--quick``), a ``curves.csv`` (algo, seed,
+env_steps, seconds, eval_return) and prints a summary table: final return
+per seed, wall-clock seconds, and env steps to first reach ``--threshold``.
+Run again with the same ``--out``, it keeps finished runs and resumes
+interrupted ones (``python -m pes_rl.train --resume``).
 """
 
 import argparse
@@ -18,40 +22,52 @@ import subprocess
 import sys
 from pathlib import Path
 
+TRAIN = [sys.executable, "-m", "pes_rl.train"]
+
+
+def train(run_dir: Path, env: str, algo: str, seed: int, extra: list[str]) -> None:
+    """Start the run, resume it if it was interrupted, keep it if finished."""
+    if (run_dir / "config.json").is_file():
+        done = subprocess.run(
+            [*TRAIN, "--resume", str(run_dir), "--no-progress"],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode == 0 or "already finished" in done.stderr:
+            print(f"{run_dir}: finished", file=sys.stderr)
+            return
+        raise SystemExit(done.stderr.strip().splitlines()[-1])
+    subprocess.run(
+        [*TRAIN, "--env", env, "--algo", algo, "--seed", str(seed)]
+        + ["--run-dir", str(run_dir), "--no-progress", *extra],
+        check=True,
+    )
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--env", default="swimmer")
     parser.add_argument("--algos", nargs="+", default=["pes", "nres", "tes", "es"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", nargs="+", type=int, default=None)
     parser.add_argument("--threshold", type=float, default=350.0)
-    parser.add_argument("--out", default="runs/comparison")
+    parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--quick", action="store_true", help="seed 0, 30k env steps per run"
+    )
     parser.add_argument("extra", nargs="*", help="flags passed to the train CLI")
     args = parser.parse_args()
-    out = Path(args.out)
+    if args.seeds is None:
+        args.seeds = [0] if args.quick else [0, 1, 2, 3, 4]
+    if args.quick:
+        args.extra = ["--total-steps", "30000", "--eval-every", "10000", *args.extra]
+    default = "runs/quick/swimmer_comparison" if args.quick else "runs/comparison"
+    out = Path(args.out or default)
     rows, summary = [], []
     for algo in args.algos:
         for seed in args.seeds:
             run_dir = out / f"{args.env}-{algo}-seed{seed}"
             # A fresh process per run: its wall-clock includes compiling.
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pes_rl.train",
-                    "--env",
-                    args.env,
-                    "--algo",
-                    algo,
-                    "--seed",
-                    str(seed),
-                    "--run-dir",
-                    str(run_dir),
-                    "--no-progress",
-                    *args.extra,
-                ],
-                check=True,
-            )
+            train(run_dir, args.env, algo, seed, args.extra)
             lines = [
                 json.loads(line)
                 for line in (run_dir / "metrics.jsonl").read_text().splitlines()

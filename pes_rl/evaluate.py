@@ -16,7 +16,7 @@ import numpy as np
 
 from pes_rl.errors import ConfigError, MissingDependencyError
 
-# The reset seed of the first evaluation episode (pes_rl.agents.es_agent
+# The reset seed of the first evaluation episode (pes_rl.keys
 # EVAL_SEED): by default the video shows the episode the evaluation starts with.
 DEFAULT_VIDEO_SEED = 1_000_000
 

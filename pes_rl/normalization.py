@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.flatten_util import ravel_pytree
 
 # 1/std is at most 1/STD_FLOOR: a near-constant feature is not blown up by its
@@ -154,22 +155,57 @@ def reexpress_score(score: Any, old: Normalizer, new: Normalizer) -> Any:
     return _replace_first_layer(score, layer)
 
 
+def reexpress_second_moment(moment: Any, old: Normalizer, new: Normalizer) -> Any:
+    """A mean of squared gradients (Adam's nu), with each squared gradient
+    mapped as ``reexpress_score`` maps the gradient; the kernel-bias cross
+    term, unknown, is left out."""
+    layer = dict(first_layer(moment))
+    (old_mean, old_inv_std), (new_mean, new_inv_std) = old, new
+    kernel = layer["kernel"]
+    if "bias" in layer:
+        shift = old_inv_std * (new_mean - old_mean)
+        kernel = kernel + shift[:, None] ** 2 * layer["bias"][None, :]
+    layer["kernel"] = kernel * ((new_inv_std / old_inv_std) ** 2)[:, None]
+    return _replace_first_layer(moment, layer)
+
+
 def make_renormalize(unravel: Callable) -> Callable:
-    """``renormalize(theta [D], eps [N, D], score [N, D], old, new)`` on flat
-    vectors: theta and the perturbations eps map with M, the score with the
-    inverse transpose of M. Pure; jit it or call it inside a jitted step."""
+    """``renormalize(theta [D], eps [N, D], score [N, D], opt_state, old,
+    new)`` on flat vectors: theta and the perturbations eps map with M, the
+    score with the inverse transpose of M. The optimiser's gradient moments
+    (optax's Adam and momentum states) are re-expressed as if every past
+    gradient had been estimated in the new coordinates, so its per-coordinate
+    step sizes keep their meaning. Pure; jit it or call it inside a jitted
+    step."""
 
     def flat(fn):
         return lambda vector, old, new: ravel_pytree(fn(unravel(vector), old, new))[0]
 
     params_map, score_map = flat(reexpress_params), flat(reexpress_score)
+    square_map = flat(reexpress_second_moment)
+    moments = (optax.ScaleByAdamState, optax.TraceState)
 
-    def renormalize(theta, eps, score, old: Normalizer, new: Normalizer):
-        each = jax.vmap(params_map, in_axes=(0, None, None))
+    def renormalize(theta, eps, score, opt_state, old: Normalizer, new: Normalizer):
+        def optimizer_moments(node):
+            if isinstance(node, optax.ScaleByAdamState):
+                mu, nu = score_map(node.mu, old, new), square_map(node.nu, old, new)
+                return node._replace(mu=mu, nu=nu)
+            if isinstance(node, optax.TraceState):
+                return node._replace(trace=score_map(node.trace, old, new))
+            return node
+
+        def each(fn):
+            return jax.vmap(fn, in_axes=(0, None, None))
+
         return (
             params_map(theta, old, new),
-            each(eps, old, new),
-            jax.vmap(score_map, in_axes=(0, None, None))(score, old, new),
+            each(params_map)(eps, old, new),
+            each(score_map)(score, old, new),
+            jax.tree.map(
+                optimizer_moments,
+                opt_state,
+                is_leaf=lambda node: isinstance(node, moments),
+            ),
         )
 
     return renormalize

@@ -2,185 +2,87 @@
 
 Runs whose ``config.json`` differ only in the seed are drawn as one line (the
 mean over seeds) with a band (min–max or ± one std across seeds).
+The grouping and labelling rules are in ``pes_rl.run_groups``.
 """
 
 import argparse
-import json
+import math
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pes_rl.errors import ConfigError
-
-X_AXES = {
-    "env_steps": "training env steps",
-    "seconds": "wall-clock seconds (evaluation included)",
-    "train_seconds": "wall-clock seconds (evaluation excluded)",
-}
-BANDS = {"minmax": "min–max", "std": "± 1 std"}
-# Config keys that do not change what a run learns: runs differing only in
-# these are seeds of one experiment.
-# Bookkeeping that does not change what a run computes.
-IGNORED_KEYS = (
-    "seed",
-    "run_dir",
-    "progress",
-    "resume",
-    "checkpoint_every_updates",
-    "checkpoint_every_seconds",
-    "coordinator_address",
-    "num_processes",
-    "process_id",
+from pes_rl.run_groups import (  # noqa: F401 (group_runs, Run: API here too)
+    ALGO_NAMES,
+    BANDS,
+    X_AXES,
+    Group,
+    Run,
+    base_label,
+    group_runs,
+    load_run,
+    panel_groups,
+    run_count,
 )
 
-
-@dataclass
-class Run:
-    path: Path
-    config: dict[str, Any] | None  # None when the run has no config.json
-    metrics: list[dict[str, Any]]
-
-    def curve(self, x: str) -> tuple[np.ndarray, np.ndarray]:
-        """(x, eval_return) sorted by x; of evaluations at the same x (the
-        final one repeats the last step count) the last one wins."""
-        points: dict[float, float] = {}
-        for i, row in enumerate(self.metrics, 1):
-            for key in (x, "eval_return"):
-                if not isinstance(row.get(key), int | float):
-                    raise ConfigError(
-                        f"{self.path / 'metrics.jsonl'} line {i} has no number {key!r}"
-                    )
-            points[float(row[x])] = float(row["eval_return"])
-        xs = np.array(sorted(points))
-        return xs, np.array([points[v] for v in xs])
+# A legend with more entries, or a longer label, goes outside the axes.
+SHORT_LEGEND_ENTRIES = 4
+SHORT_LEGEND_CHARS = 28
 
 
-@dataclass
-class Group:
-    label: str
-    runs: list[Run]
-    x: np.ndarray
-    mean: np.ndarray
-    low: np.ndarray  # band, equal to mean for a single run
-    high: np.ndarray
+def _covers_data(ax, legend) -> bool:
+    """Whether ``legend`` (drawn inside ``ax``) hides a line, a marker or a
+    band, or takes more than a third of the axes."""
+    box = legend.get_window_extent().padded(4)
+    for line in ax.get_lines():
+        path = line.get_transform().transform_path(line.get_path())
+        if path.intersects_bbox(box, filled=False):
+            return True
+    for collection in ax.collections:
+        transform = collection.get_transform()
+        for path in collection.get_paths():
+            if transform.transform_path(path).intersects_bbox(box, filled=True):
+                return True
+    area = ax.get_window_extent()
+    return box.width * box.height > area.width * area.height / 3
 
 
-def load_run(path: str | Path) -> Run:
-    """Read a run directory written by ``python -m pes_rl.train``."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ConfigError(f"run directory {path} does not exist")
-    metrics_file = path / "metrics.jsonl"
-    if not metrics_file.is_file():
-        raise ConfigError(f"{path} has no metrics.jsonl; is it a run directory?")
-    metrics = []
-    lines = metrics_file.read_text().splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            # A run still writing (or killed mid-write) can leave a partial
-            # last line: skip it rather than refuse the whole run.
-            if i == len(lines):
-                continue
-            raise ConfigError(f"{metrics_file} line {i} is not JSON") from None
-        if not isinstance(row, dict):
-            raise ConfigError(f"{metrics_file} line {i} is not a JSON object")
-        metrics.append(row)
-    if not metrics:
-        raise ConfigError(f"{metrics_file} has no evaluations yet")
-    config = None
-    config_file = path / "config.json"
-    if config_file.is_file():
-        try:
-            config = json.loads(config_file.read_text())
-        except json.JSONDecodeError:
-            raise ConfigError(f"{config_file} is not valid JSON") from None
-        if not isinstance(config, dict):
-            raise ConfigError(f"{config_file} is not a JSON object")
-    return Run(path, config, metrics)
+def _draw(fig) -> None:
+    """Lay out ``fig`` to measure it; a layout still being tried may not fit
+    yet, so its warnings are not the final figure's."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig.draw_without_rendering()
 
 
-def _group_key(run: Run) -> str:
-    if run.config is None:
-        return f"dir:{run.path.resolve()}"
-    rest = {k: v for k, v in run.config.items() if k not in IGNORED_KEYS}
-    return json.dumps(rest, sort_keys=True)
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, list):
-        return "x".join(map(str, value)) if value else "[]"
-    return str(value)
-
-
-def _labels(groups: list[list[Run]]) -> list[str]:
-    """Name each group by the config keys whose values differ between groups."""
-    configs = [g[0].config for g in groups if g[0].config is not None]
-    keys = sorted({k for c in configs for k in c} - set(IGNORED_KEYS))
-    differing = [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
-    labels = []
-    for runs in groups:
-        config = runs[0].config
-        if config is None:
-            label = runs[0].path.name
-        elif differing:
-            label = ", ".join(f"{k}={_format_value(config.get(k))}" for k in differing)
-        else:
-            label = " on ".join(
-                str(config[k]) for k in ("algo", "env_id") if k in config
-            ) or str(runs[0].path.name)
-        if len(runs) > 1:
-            seeds = {json.dumps((r.config or {}).get("seed")) for r in runs}
-            label += f" ({len(runs)} {'seeds' if len(seeds) == len(runs) else 'runs'})"
-        labels.append(label)
-    return labels
-
-
-def group_runs(
-    runs: Iterable[Run], x: str = "env_steps", band: str = "minmax"
-) -> list[Group]:
-    """Group runs that differ only in the seed and aggregate each group.
-
-    The runs of a group are interpolated linearly onto the union of their
-    evaluation points, restricted to the x range all of them cover (no
-    extrapolation: a run that stopped early shortens its group's curve).
-    """
-    if x not in X_AXES:
-        raise ConfigError(f"unknown x axis {x!r}: use one of {', '.join(X_AXES)}")
-    if band not in BANDS:
-        raise ConfigError(f"unknown band {band!r}: use one of {', '.join(BANDS)}")
-    by_key: dict[str, list[Run]] = {}
-    for run in runs:
-        by_key.setdefault(_group_key(run), []).append(run)
-    members = list(by_key.values())
-    groups = []
-    for label, group in zip(_labels(members), members, strict=True):
-        curves = [run.curve(x) for run in group]
-        start = max(xs[0] for xs, _ in curves)
-        end = min(xs[-1] for xs, _ in curves)
-        if start > end:
-            raise ConfigError(
-                f"the seeds of {label!r} cover no common range of {x}; "
-                "plot them separately"
-            )
-        grid = np.unique(np.concatenate([xs for xs, _ in curves]))
-        grid = grid[(grid >= start) & (grid <= end)]
-        ys = np.stack([np.interp(grid, xs, y) for xs, y in curves])
-        mean = ys.mean(axis=0)
-        if band == "minmax":
-            low, high = ys.min(axis=0), ys.max(axis=0)
-        else:
-            std = ys.std(axis=0)
-            low, high = mean - std, mean + std
-        groups.append(Group(label, group, grid, mean, low, high))
-    return groups
+def _outside_legend(fig, handles, labels, right: bool, **kwargs):
+    """A figure legend beside (``right``, if it is not too wide) or below the
+    axes; the figure grows by the legend's size so the axes keep theirs."""
+    width, height = fig.get_size_inches()
+    if right:
+        legend = fig.legend(handles, labels, loc="outside right upper", **kwargs)
+        _draw(fig)
+        legend_width = legend.get_window_extent().width / fig.dpi
+        if legend_width <= 0.6 * width:
+            fig.set_size_inches(width + legend_width + 0.1, height)
+            return legend
+        legend.remove()
+    # Below: as many columns as fit the figure's width.
+    for ncols in range(len(labels), 0, -1):
+        legend = fig.legend(
+            handles, labels, loc="outside lower center", ncols=ncols, **kwargs
+        )
+        _draw(fig)
+        extent = legend.get_window_extent()
+        if extent.width / fig.dpi <= 0.95 * width or ncols == 1:
+            break
+        legend.remove()
+    width = max(width, extent.width / fig.dpi / 0.95)
+    fig.set_size_inches(width, height + extent.height / fig.dpi + 0.1)
+    return legend
 
 
 def plot_runs(
@@ -193,6 +95,9 @@ def plot_runs(
     """Draw eval_return against ``x`` for the runs in ``run_dirs`` and save
     the figure to ``output`` (any format matplotlib writes) if given.
 
+    Runs on different environments get one panel (axes) each, titled by the
+    environment; ``title`` then goes above all panels.
+
     Returns the matplotlib ``Figure``. Raises ``ConfigError`` on bad input.
     """
     # Figure without pyplot: no global backend switch and no GUI, so this
@@ -203,30 +108,86 @@ def plot_runs(
         raise ConfigError("no run directories given")
     unique = list(dict.fromkeys(Path(p).resolve() for p in run_dirs))
     runs = [load_run(p) for p in unique]
-    groups = group_runs(runs, x=x, band=band)
+    panels = panel_groups(runs, x, band)
 
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    for i, group in enumerate(groups):
-        color = f"C{i % 10}"
-        marker = "o" if group.x.size < 30 else None
-        ax.plot(
-            group.x, group.mean, color=color, marker=marker, ms=3, label=group.label
-        )
-        if len(group.runs) > 1:
-            ax.fill_between(group.x, group.low, group.high, color=color, alpha=0.2)
-    ax.set_xlabel(X_AXES[x])
-    ax.set_ylabel("evaluation return (mean policy)")
-    if title is None:
-        envs = {r.config.get("env_id") for r in runs if r.config is not None}
-        title = envs.pop() if len(envs) == 1 and None not in envs else None
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    legend_title = None
-    if any(len(g.runs) > 1 for g in groups):
-        legend_title = f"line: mean over seeds, band: {BANDS[band]}"
-    ax.legend(title=legend_title, fontsize="small", title_fontsize="small")
+    # A label keeps its colour across panels, whatever its number of seeds.
+    styles: dict[str, dict[str, str]] = {}
+    for group in (g for _, groups in panels for g in groups):
+        base = base_label(group.label)
+        if base not in styles:
+            i = len(styles)
+            styles[base] = {
+                "color": f"C{i % 10}",
+                "linestyle": ("-", "--", ":", "-.")[i // 10 % 4],
+            }
+
+    single = len(panels) == 1
+    ncols = 2 if len(panels) == 4 else min(len(panels), 3)
+    nrows = math.ceil(len(panels) / ncols)
+    size = (7, 4.5) if single else (4.8 * ncols, 3.8 * nrows)
+    fig = Figure(figsize=size, layout="constrained")
+    grid = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in grid.ravel()[len(panels) :]:
+        fig.delaxes(ax)
+    # Legend entries: one per label, its number of seeds over all panels.
+    entries: dict[str, tuple[Any, list[str]]] = {}
+    for ax, (env, groups) in zip(grid.ravel(), panels, strict=False):
+        for group in groups:
+            base = base_label(group.label)
+            style = styles[base]
+            marker = "o" if group.x.size < 30 else None
+            (line,) = ax.plot(
+                group.x, group.mean, marker=marker, ms=3, label=group.label, **style
+            )
+            entries.setdefault(base, (line, []))[1].append(group.label[len(base) :])
+            if len(group.runs) > 1:
+                ax.fill_between(
+                    group.x, group.low, group.high, color=style["color"], alpha=0.2
+                )
+        ax.set_xlabel(X_AXES[x])
+        ax.grid(alpha=0.3)
+        if single and title is not None:
+            ax.set_title(title)
+        elif env is not None or not single:
+            ax.set_title(env or "no config.json")
+    for ax in grid[:, 0]:
+        ax.set_ylabel("evaluation return (mean policy)")
+    if title and not single:
+        fig.suptitle(title)
+
+    titles = []
+    algos = {r.config.get("algo") for r in runs if r.config is not None}
+    if len(algos) == 1 and any(len(groups) > 1 for _, groups in panels):
+        # The labels leave out the one algorithm all lines share.
+        algo = algos.pop()
+        if algo is not None:
+            titles.append(ALGO_NAMES.get(algo, str(algo)))
+    if any(len(g.runs) > 1 for _, groups in panels for g in groups):
+        titles.append(f"line: mean over seeds, band: {BANDS[band]}")
+    legend_style = {
+        "title": "\n".join(titles) or None,
+        "fontsize": "small",
+        "title_fontsize": "small",
+    }
+    handles = [line for line, _ in entries.values()]
+    labels = [base + run_count(n) for base, (_, n) in entries.items()]
+    legend = None
+    if (
+        single
+        and len(labels) <= SHORT_LEGEND_ENTRIES
+        and max(map(len, labels)) <= SHORT_LEGEND_CHARS
+    ):
+        ax = grid[0, 0]
+        legend = ax.legend(handles, labels, loc="best", **legend_style)
+        _draw(fig)
+        if _covers_data(ax, legend):
+            legend.remove()
+            legend = None
+        else:  # where it was checked: "best" would search again on saving
+            corner = legend.get_window_extent().transformed(ax.transAxes.inverted())
+            legend.set_loc((corner.x0, corner.y0))
+    if legend is None:
+        _outside_legend(fig, handles, labels, right=single, **legend_style)
     if output is not None:
         try:
             fig.savefig(output, dpi=150)
@@ -246,7 +207,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m pes_rl.plot",
         description="Plot evaluation return curves of training runs. Runs whose "
         "config.json differs only in the seed are drawn as one line (mean over "
-        "seeds) with a band; lines are labelled by the config keys that differ.",
+        "seeds) with a band; lines are labelled by the fewest config keys that "
+        "tell them apart. Runs on different environments get one panel each.",
     )
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     parser.add_argument(
@@ -277,9 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    lines = len(fig.axes[0].get_lines())
+    lines = sum(len(ax.get_lines()) for ax in fig.axes)
     runs = len(dict.fromkeys(Path(p).resolve() for p in args.run_dirs))
-    print(f"wrote {args.output} ({runs} runs, {lines} lines)")
+    panels = f" in {len(fig.axes)} panels" if len(fig.axes) > 1 else ""
+    print(f"wrote {args.output} ({runs} runs, {lines} lines{panels})")
     return 0
 
 

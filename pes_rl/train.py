@@ -8,349 +8,35 @@ SIGINT/SIGTERM). ``--resume RUN_DIR`` continues a run from its newest
 checkpoint.
 """
 
-import argparse
 import contextlib
 import dataclasses
 import json
 import math
-import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import gymnasium as gym
 
 from pes_rl.callbacks import Callback, CheckpointCallback, EvalCallback
 from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
 from pes_rl.checkpoints import load_latest
-from pes_rl.envs.pool import EnvironmentWorkerError
-from pes_rl.envs.registry import BRAX_DEFAULT_HORIZON, gymnasium_id
-from pes_rl.errors import ConfigError, NonFiniteError
-from pes_rl.presets import preset_for
-from pes_rl.schedules import LinearDecay
-
-ALGOS = ("pes", "nres", "tes", "es")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    env: str = "swimmer"
-    """Alias (swimmer, halfcheetah, hopper, walker2d, ant, linear_quadratic),
-    Gymnasium id, or module:EnvId."""
-    algo: str = "pes"
-    """pes, nres, tes (truncated ES) or es (full-episode ES)."""
-    backend: str = "auto"
-    """gymnasium, brax, or auto."""
-    total_steps: int = 1_000_000
-    """Training env steps (warm-up included; evaluation steps not)."""
-    num_particles: int = 20
-    """N, even: N/2 antithetic pairs."""
-    truncation_length: int = 100
-    """K, env steps per window and update."""
-    horizon: int | None = None
-    """T, episode length; the environment's limit when not given."""
-    sigma: float = 0.3
-    """Perturbation standard deviation."""
-    learning_rate: float = 0.1
-    """Optimiser step size."""
-    sigma_final: float | None = None
-    """If given, sigma decays linearly to this value over the run."""
-    learning_rate_final: float | None = None
-    """If given, the learning rate decays linearly to this value over the run."""
-    optimizer: str = "sgd"
-    """sgd or adam."""
-    fitness_shaping: str = "none"
-    """none, std or centered_ranks."""
-    policy: str = "linear"
-    """linear or mlp."""
-    hidden_sizes: tuple[int, ...] = (32, 32)
-    """Hidden layer sizes of the mlp policy."""
-    obs_norm: bool = False
-    """Running observation normalisation."""
-    stagger: bool = True
-    """Stagger pairs over the horizon."""
-    seed: int = 0
-    """Random seed."""
-    eval_every: int = 50_000
-    """Evaluate the mean policy every this many training env steps."""
-    eval_episodes: int = 5
-    """Episodes per evaluation (the final evaluation uses twice as many)."""
-    run_dir: str | None = None
-    """Where to write results; runs/ENV-ALGO-seedS-TIME when not given."""
-    progress: bool = True
-    """Show a progress bar."""
-    async_envs: bool = False
-    """Step the environments in parallel: in this process and one worker
-    process per other CPU core."""
-    updates_per_call: int | None = None
-    """Brax backend: updates per jitted device call; by default as many as
-    fit between two evaluations."""
-    brax_physics: str | None = None
-    """Brax backend: physics pipeline (generalized, positional, spring, mjx);
-    the environment's own default when not given."""
-    devices: int | None = None
-    """Brax backend: shard particles over this many local devices (default:
-    all that JAX sees)."""
-    coordinator_address: str | None = None
-    """Multi-host Brax: HOST:PORT of process 0; with --num-processes and
-    --process-id, calls jax.distributed.initialize before anything else."""
-    num_processes: int | None = None
-    """Multi-host Brax: number of processes (one per host)."""
-    process_id: int | None = None
-    """Multi-host Brax: this process's index; only process 0 writes results."""
-    checkpoint_every_updates: int | None = None
-    """Also save a checkpoint every this many updates (one is always saved at
-    each evaluation and on SIGINT/SIGTERM)."""
-    checkpoint_every_seconds: float | None = 300.0
-    """Also save a checkpoint every this many seconds."""
-    resume: str | None = None
-    """Continue the run in this directory from its newest checkpoint; only
-    --total-steps and --progress may differ from the run's flags."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Not a flag: constructor arguments for the environment."""
-
-    def agent_kwargs(self) -> dict[str, Any]:
-        keys = (
-            "backend num_particles truncation_length horizon sigma learning_rate "
-            "optimizer fitness_shaping policy hidden_sizes obs_norm stagger seed "
-            "brax_physics"
-        ).split()
-        kwargs = {k: getattr(self, k) for k in keys}
-        kwargs["num_devices"] = self.devices
-        kwargs["updates_per_call"] = self.updates_per_call or max(
-            1, self.eval_every // max(1, self._envs() * self._window())
-        )
-        # This process steps a block of envs too: one worker per other core.
-        kwargs["num_workers"] = (
-            max(1, (os.cpu_count() or 2) - 1) if self.async_envs else 0
-        )
-        if self.sigma_final is not None:
-            kwargs["sigma"] = LinearDecay(
-                self.sigma, self.sigma_final, self._expected_windows()
-            )
-        if self.learning_rate_final is not None:
-            kwargs["learning_rate"] = LinearDecay(
-                self.learning_rate, self.learning_rate_final, self._expected_windows()
-            )
-        return {"env": self.env, "env_kwargs": self.env_kwargs or None, **kwargs}
-
-    def _expected_windows(self) -> int:
-        """Windows (and so updates) the run's budget buys when every
-        particle is stepped for the whole window: the decay length."""
-        # Invalid sizes are reported by the agent's validation, not here.
-        return max(1, self.total_steps // max(1, self._envs() * self._window()))
-
-    def _envs(self) -> int:
-        return self.num_particles + (1 if self.algo == "tes" else 0)
-
-    def _window(self) -> int:
-        horizon = self.horizon
-        if horizon is None:
-            try:
-                horizon = gym.spec(gymnasium_id(self.env)).max_episode_steps
-            except ConfigError:  # a Brax-only name: Brax's default length
-                horizon = BRAX_DEFAULT_HORIZON
-        window = self.truncation_length
-        if horizon is not None:  # without one the agent reports the error
-            window = horizon if self.algo == "es" else min(window, horizon)
-        return window
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        # One line, exit status 2 (through main), instead of usage + message.
-        raise ConfigError(f"{message} (see --help)")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python -m pes_rl.train",
-        description="Train a policy with online evolution strategies. Flags not "
-        "given take the environment's preset, then the defaults shown.",
-    )
-    flag_types = {
-        "total_steps": int,
-        "num_particles": int,
-        "truncation_length": int,
-        "horizon": int,
-        "sigma": float,
-        "learning_rate": float,
-        "sigma_final": float,
-        "learning_rate_final": float,
-        "seed": int,
-        "eval_every": int,
-        "eval_episodes": int,
-        "updates_per_call": int,
-        "devices": int,
-        "num_processes": int,
-        "process_id": int,
-        "checkpoint_every_updates": int,
-        "checkpoint_every_seconds": float,
-    }
-    choices = {
-        "algo": ALGOS,
-        "backend": ("gymnasium", "brax", "auto"),
-        "optimizer": ("sgd", "adam"),
-        "policy": ("linear", "mlp"),
-        "fitness_shaping": ("none", "std", "centered_ranks"),
-        "brax_physics": ("generalized", "positional", "spring", "mjx"),
-    }
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        helptext = _DOCS.get(f.name, "").replace("%", "%%")
-        if f.name == "env_kwargs":
-            continue
-        if f.name in ("obs_norm", "stagger", "progress", "async_envs"):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=None, help=helptext
-            )
-        elif f.name == "hidden_sizes":
-            parser.add_argument(flag, type=int, nargs="+", default=None, help=helptext)
-        else:
-            parser.add_argument(
-                flag,
-                type=flag_types.get(f.name, str),
-                choices=choices.get(f.name),
-                default=None,
-                help=f"{helptext} (default: {f.default})",
-            )
-    return parser
-
-
-def _field_docs() -> dict[str, str]:
-    """Field docstrings of TrainConfig, read from its source."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(TrainConfig))
-    docs, body = {}, tree.body[0].body
-    for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
-
-
-_DOCS = _field_docs()
-
-
-def parse_config(argv: list[str] | None = None) -> TrainConfig:
-    """Flags given on the command line override the environment's preset,
-    which overrides the defaults. A sigma or learning rate given without its
-    final value stays constant, whatever decay the preset has. With
-    ``--resume DIR`` the run's own config is the base."""
-    args = vars(_parser().parse_args(argv))
-    given = {k: v for k, v in args.items() if v is not None}
-    if "hidden_sizes" in given:
-        given["hidden_sizes"] = tuple(given["hidden_sizes"])
-    if "resume" in given:
-        return resume_config(given["resume"], given)
-    env = given.get("env", TrainConfig.env)
-    algo = given.get("algo", TrainConfig.algo)
-    if "hidden_sizes" in given:
-        given["hidden_sizes"] = tuple(given["hidden_sizes"])
-    preset = preset_for(env, algo)
-    for name in ("sigma", "learning_rate"):
-        if name in given and f"{name}_final" not in given:
-            preset.pop(f"{name}_final", None)
-    return TrainConfig(**{**preset, **given})
-
-
-def _prepare_run_dir(config: TrainConfig) -> Path:
-    if config.run_dir is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = f"{config.env.replace(':', '_').replace('/', '_')}-{config.algo}"
-        return Path("runs") / f"{name}-seed{config.seed}-{stamp}"
-    path = Path(config.run_dir)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"run directory {path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
-        raise ConfigError(f"run directory {path} is not empty; choose a new one")
-    return path
-
-
-# Flags a resumed run may change (they do not change what an update
-# computes); any other flag must match the run's config.
-RESUMABLE = (
-    "total_steps",
-    "progress",
-    "resume",
-    "async_envs",
-    "devices",
-    "updates_per_call",
-    "checkpoint_every_updates",
-    "checkpoint_every_seconds",
-    "coordinator_address",
-    "num_processes",
-    "process_id",
+from pes_rl.cli_config import (
+    ALGOS,
+    TrainConfig,
+    parse_config,
+    preset_name,
+    surprises,
 )
-
-
-def _read_metrics(path: Path, upto_env_steps: int) -> list[str]:
-    """The metrics lines up to a checkpoint's env steps; a line cut off by a
-    crash and lines the resumed run will redo are dropped."""
-    if not path.exists():
-        return []
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("env_steps", math.inf) <= upto_env_steps:
-            kept.append(line)
-    return kept
-
-
-def write_metrics_line(path: Path, line: dict[str, Any]) -> None:
-    """Append ``line``; one at the same env steps as the last line replaces
-    it (the final evaluation after a periodic one on the last update), so
-    env_steps increase strictly down the file."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    if lines and json.loads(lines[-1]).get("env_steps") == line["env_steps"]:
-        lines[-1] = json.dumps(line)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(m + "\n" for m in lines))
-        os.replace(tmp, path)
-        return
-    with open(path, "a") as f:
-        f.write(json.dumps(line) + "\n")
-
-
-def resume_config(run_dir: str, given: dict[str, Any]) -> TrainConfig:
-    """The config of ``run_dir`` with the allowed flags of ``given``
-    applied; a flag that contradicts the run is refused."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
-    stored = json.loads(path.read_text())
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in stored.items() if k in names}
-    values["hidden_sizes"] = tuple(values.get("hidden_sizes", ()))
-    if values.get("backend") and stored.get("backend"):
-        values["backend"] = stored["backend"]
-    for name, value in given.items():
-        if name in RESUMABLE or name not in names:
-            continue
-        if name == "backend" and value == "auto":
-            continue
-        if name == "run_dir" and Path(value).resolve() == Path(run_dir).resolve():
-            continue
-        if name == "truncation_length":  # stored as the agent resolved it
-            horizon = values.get("horizon") or value
-            value = horizon if values.get("algo") == "es" else min(value, horizon)
-        if values.get(name) != value:
-            flag = "--" + name.replace("_", "-")
-            raise ConfigError(
-                f"cannot resume with {flag} {value}: the run used {values.get(name)}"
-            )
-    for name in RESUMABLE:
-        if name in given and name in names:
-            values[name] = given[name]
-    values["run_dir"] = values["resume"] = str(run_dir)
-    return TrainConfig(**values)
+from pes_rl.envs.pool import EnvironmentWorkerError
+from pes_rl.errors import ConfigError, NonFiniteError
+from pes_rl.run_dir import (
+    Claim,
+    check_new,
+    default_run_dir,
+    read_metrics,
+    write_metrics_line,
+)
 
 
 def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
@@ -362,7 +48,11 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     for name in ("total_steps", "eval_every", "eval_episodes"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be a positive integer")
-    for name in ("checkpoint_every_updates", "checkpoint_every_seconds"):
+    for name in (
+        "checkpoint_every_updates",
+        "checkpoint_every_seconds",
+        "updates_per_call",
+    ):
         value = getattr(config, name)
         if value is not None and value <= 0:
             raise ConfigError(f"{name} must be positive")
@@ -371,11 +61,17 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     kwargs = config.agent_kwargs()
     if resume:
         run_dir = Path(config.run_dir)
-        agent, loop_state, checkpoint_path = load_latest(
-            run_dir, num_workers=kwargs["num_workers"]
-        )
+        claim = Claim(run_dir, new=False)
+        try:
+            agent, loop_state, checkpoint_path = load_latest(
+                run_dir, num_workers=kwargs["num_workers"]
+            )
+        except BaseException:
+            claim.release()
+            raise
         if loop_state.get("finished") and agent.env_steps >= config.total_steps:
             agent.close()
+            claim.release()
             raise ConfigError(
                 f"{run_dir} already finished at {agent.env_steps} env steps; "
                 "pass a larger --total-steps to continue it"
@@ -384,7 +80,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         stored = json.loads((run_dir / "config.json").read_text())
         stored["total_steps"] = config.total_steps  # the run's budget from now on
         (run_dir / "config.json").write_text(json.dumps(stored, indent=2) + "\n")
-        metrics = _read_metrics(run_dir / "metrics.jsonl", agent.env_steps)
+        metrics = read_metrics(run_dir / "metrics.jsonl", agent.env_steps)
         (run_dir / "metrics.jsonl").write_text("".join(m + "\n" for m in metrics))
         print(
             f"resuming {run_dir} from {checkpoint_path.name}: {agent.env_steps} "
@@ -392,15 +88,20 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             file=sys.stderr,
         )
     else:
-        run_dir = _prepare_run_dir(config)
+        run_dir = (
+            Path(config.run_dir)
+            if config.run_dir is not None
+            else default_run_dir(config.env, config.algo, config.seed)
+        )
+        check_new(run_dir)
         agent = ALGORITHMS[config.algo](**kwargs)
         loop_state = {}
         # Only a fully built agent gets a run directory: bad input writes nothing.
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
+            claim = Claim(run_dir, new=True)
+        except ConfigError:
             agent.close()
-            raise ConfigError(f"cannot create run directory {run_dir}: {err}") from None
+            raise
         record = {
             **dataclasses.asdict(config),
             "run_dir": str(run_dir),
@@ -410,12 +111,17 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             "backend": agent.backend_name,
         }
         (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+    preset = preset_name(config.env)
     print(
         f"{type(agent).__name__} on {agent.env_name} ({agent.backend_name} backend, "
         f"{agent.device_description}), N={agent.num_particles}, "
-        f"K={agent.truncation_length}, T={agent.horizon}; writing {run_dir}",
+        f"K={agent.truncation_length}, T={agent.horizon}, "
+        f"{f'{preset} preset' if preset else 'generic defaults (no preset)'}; "
+        f"writing {run_dir}",
         file=sys.stderr,
     )
+    for line in [] if resume else surprises(config, agent.warm_up_steps):
+        print(f"warning: {line}", file=sys.stderr)
     eval_seconds = loop_state.get("eval_seconds", 0.0)
     finished = False
     # On resume, events logged after the checkpoint are purged: work redone.
@@ -477,6 +183,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     finally:
         agent.close()
         writer.close()
+        claim.release()
     if stop.signal_name is not None:
         raise Interrupted(
             f"stopped by {stop.signal_name} at {agent.env_steps} env steps; "
@@ -515,6 +222,7 @@ class _SignalStop(Callback):
 
     def __init__(self, checkpoints: CheckpointCallback):
         self.checkpoints = checkpoints
+        self.agent = None
         self.signal_name: str | None = None
         self.exit_status = 0
 
@@ -525,6 +233,12 @@ class _SignalStop(Callback):
                 raise KeyboardInterrupt
             self.signal_name = signal.Signals(signum).name
             self.exit_status = 128 + signum
+            print(
+                f"{self.signal_name}: stopping after {self._in_progress()}, then "
+                "saving a checkpoint; a second signal stops at once",
+                file=sys.stderr,
+                flush=True,
+            )
 
         previous = {
             sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)
@@ -534,6 +248,23 @@ class _SignalStop(Callback):
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
+
+    def _in_progress(self) -> str:
+        """What the stop waits for: on Brax a whole device call."""
+        agent = self.agent
+        if agent is None or agent.backend_name != "brax":
+            return "the update in progress"
+        updates = agent.config.updates_per_call
+        seconds = agent.last_call_seconds
+        took = (
+            f"the last took {seconds:.0f} s"
+            if seconds is not None
+            else "the first waits for its compilation"
+        )
+        return f"the device call in progress (up to {updates} updates; {took})"
+
+    def on_training_start(self, agent):
+        self.agent = agent
 
     def on_update(self, agent, info):
         if self.signal_name is None:

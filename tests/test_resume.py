@@ -64,6 +64,9 @@ def test_interrupted_run_resumes_where_its_checkpoint_left_off(tmp_path, how, ba
     if how == "SIGTERM":
         assert process.returncode == 128 + signal.SIGTERM
         assert "--resume" in err.strip().splitlines()[-1]
+        # Said at once: what the stop waits for (on Brax, a whole device call).
+        waits_for = "device call" if backend == "brax" else "update"
+        assert f"SIGTERM: stopping after the {waits_for} in progress" in err
     else:
         assert process.returncode == -signal.SIGKILL
     before = metrics(run_dir)

@@ -163,7 +163,12 @@ def obs_norm_errors(cls, backend: str, reexpress: bool = True) -> np.ndarray:
         agent.theta = THETA_WITH_BIAS
         if not reexpress:
             agent._fns = agent._fns._replace(
-                renormalize=lambda theta, eps, score, old, new: (theta, eps, score)
+                renormalize=lambda theta, eps, score, opt, old, new: (
+                    theta,
+                    eps,
+                    score,
+                    opt,
+                )
             )
         agent.update()
         mean, inv_std = agent.obs_normalizer()

@@ -1,0 +1,364 @@
+"""Command-line configuration of ``python -m pes_rl.train``: the run's
+config, its flags, presets and resume rules.
+
+Flags given on the command line override the environment's preset (found
+by alias, Gymnasium id or Brax name), which overrides the defaults. A flag
+that can do nothing with the others is an error; a legal but surprising
+combination gets a ``warning:`` line on stderr.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from pes_rl.envs.registry import ALIASES, BRAX_DEFAULT_HORIZON, gymnasium_id
+from pes_rl.errors import ConfigError
+from pes_rl.presets import PRESETS, preset_for
+from pes_rl.schedules import LinearDecay
+
+ALGOS = ("pes", "nres", "tes", "es")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    env: str = "swimmer"
+    """Alias (swimmer, halfcheetah, hopper, walker2d, ant, linear_quadratic),
+    Gymnasium id, or module:EnvId."""
+    algo: str = "pes"
+    """pes, nres, tes (truncated ES) or es (full-episode ES)."""
+    backend: str = "auto"
+    """gymnasium, brax, or auto."""
+    total_steps: int = 1_000_000
+    """Training env steps (warm-up included; evaluation steps not)."""
+    num_particles: int = 20
+    """N, even: N/2 antithetic pairs."""
+    truncation_length: int = 100
+    """K, env steps per window and update."""
+    horizon: int | None = None
+    """T, episode length; the environment's limit when not given."""
+    sigma: float = 0.3
+    """Perturbation standard deviation."""
+    learning_rate: float = 0.1
+    """Optimiser step size."""
+    sigma_final: float | None = None
+    """If given, sigma decays linearly to this value over the run."""
+    learning_rate_final: float | None = None
+    """If given, the learning rate decays linearly to this value over the run."""
+    optimizer: str = "sgd"
+    """sgd or adam."""
+    fitness_shaping: str = "none"
+    """none, std or centered_ranks."""
+    policy: str = "linear"
+    """linear or mlp."""
+    hidden_sizes: tuple[int, ...] = (32, 32)
+    """Hidden layer sizes of the mlp policy."""
+    obs_norm: bool = False
+    """Running observation normalisation."""
+    stagger: bool = True
+    """Stagger pairs over the horizon."""
+    seed: int = 0
+    """Random seed."""
+    eval_every: int = 50_000
+    """Evaluate the mean policy every this many training env steps."""
+    eval_episodes: int = 5
+    """Episodes per evaluation (the final evaluation uses twice as many)."""
+    run_dir: str | None = None
+    """Where to write results; runs/ENV-ALGO-seedS-TIME when not given."""
+    progress: bool = True
+    """Show a progress bar."""
+    async_envs: bool = False
+    """Step the environments in parallel: in this process and one worker
+    process per other CPU core."""
+    updates_per_call: int | None = None
+    """Brax backend: updates per jitted device call; by default as many as
+    fit between two evaluations."""
+    brax_physics: str | None = None
+    """Brax backend: physics pipeline (generalized, positional, spring, mjx);
+    the environment's own default when not given."""
+    devices: int | None = None
+    """Brax backend: shard particles over this many local devices (default:
+    all that JAX sees)."""
+    coordinator_address: str | None = None
+    """Multi-host Brax: HOST:PORT of process 0; with --num-processes and
+    --process-id, calls jax.distributed.initialize before anything else."""
+    num_processes: int | None = None
+    """Multi-host Brax: number of processes (one per host)."""
+    process_id: int | None = None
+    """Multi-host Brax: this process's index; only process 0 writes results."""
+    checkpoint_every_updates: int | None = None
+    """Also save a checkpoint every this many updates (one is always saved at
+    each evaluation and on SIGINT/SIGTERM)."""
+    checkpoint_every_seconds: float | None = 300.0
+    """Also save a checkpoint every this many seconds."""
+    resume: str | None = None
+    """Continue the run in this directory from its newest checkpoint."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Not a flag: constructor arguments for the environment."""
+
+    def agent_kwargs(self) -> dict[str, Any]:
+        keys = (
+            "backend num_particles truncation_length horizon sigma learning_rate "
+            "optimizer fitness_shaping policy hidden_sizes obs_norm stagger seed "
+            "brax_physics"
+        ).split()
+        kwargs = {k: getattr(self, k) for k in keys}
+        kwargs["num_devices"] = self.devices
+        kwargs["updates_per_call"] = self.updates_per_call or max(
+            1, self.eval_every // max(1, self._envs() * self._window())
+        )
+        # This process steps a block of envs too: one worker per other core.
+        kwargs["num_workers"] = (
+            max(1, (os.cpu_count() or 2) - 1) if self.async_envs else 0
+        )
+        if self.sigma_final is not None:
+            kwargs["sigma"] = LinearDecay(
+                self.sigma, self.sigma_final, self._expected_windows()
+            )
+        if self.learning_rate_final is not None:
+            kwargs["learning_rate"] = LinearDecay(
+                self.learning_rate, self.learning_rate_final, self._expected_windows()
+            )
+        return {"env": self.env, "env_kwargs": self.env_kwargs or None, **kwargs}
+
+    def _expected_windows(self) -> int:
+        """Windows (and so updates) the run's budget buys when every
+        particle is stepped for the whole window: the decay length."""
+        # Invalid sizes are reported by the agent's validation, not here.
+        return max(1, self.total_steps // max(1, self._envs() * self._window()))
+
+    def _envs(self) -> int:
+        return self.num_particles + (1 if self.algo == "tes" else 0)
+
+    def _window(self) -> int:
+        horizon = self.horizon
+        if horizon is None:
+            try:
+                horizon = gym.spec(gymnasium_id(self.env)).max_episode_steps
+            except ConfigError:  # a Brax-only name: Brax's default length
+                horizon = BRAX_DEFAULT_HORIZON
+        window = self.truncation_length
+        if horizon is not None:  # without one the agent reports the error
+            window = horizon if self.algo == "es" else min(window, horizon)
+        return window
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # One line, exit status 2 (through main), instead of usage + message.
+        raise ConfigError(f"{message} (see --help)")
+
+
+def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m pes_rl.train",
+        description="Train a policy with online evolution strategies. Flags not "
+        "given take the environment's preset, then the defaults shown "
+        "(--env ENV --help shows that environment's preset).",
+        allow_abbrev=False,
+    )
+    flag_types = {
+        "total_steps": int,
+        "num_particles": int,
+        "truncation_length": int,
+        "horizon": int,
+        "sigma": float,
+        "learning_rate": float,
+        "sigma_final": float,
+        "learning_rate_final": float,
+        "seed": int,
+        "eval_every": int,
+        "eval_episodes": int,
+        "updates_per_call": int,
+        "devices": int,
+        "num_processes": int,
+        "process_id": int,
+        "checkpoint_every_updates": int,
+        "checkpoint_every_seconds": float,
+    }
+    choices = {
+        "algo": ALGOS,
+        "backend": ("gymnasium", "brax", "auto"),
+        "optimizer": ("sgd", "adam"),
+        "policy": ("linear", "mlp"),
+        "fitness_shaping": ("none", "std", "centered_ranks"),
+        "brax_physics": ("generalized", "positional", "spring", "mjx"),
+    }
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        helptext = _DOCS.get(f.name, "").replace("%", "%%")
+        if f.name == "env_kwargs":
+            continue
+        if f.name == "resume":
+            helptext += " Flags that may differ: " + ", ".join(
+                "--" + name.replace("_", "-") for name in RESUMABLE if name != "resume"
+            )
+        if f.name in ("obs_norm", "stagger", "progress", "async_envs"):
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{helptext} (default: {_default(f, preset, preset_label)})",
+            )
+        elif f.name == "hidden_sizes":
+            parser.add_argument(flag, type=int, nargs="+", default=None, help=helptext)
+        else:
+            parser.add_argument(
+                flag,
+                type=flag_types.get(f.name, str),
+                choices=choices.get(f.name),
+                default=None,
+                help=f"{helptext} (default: {_default(f, preset, preset_label)})",
+            )
+    return parser
+
+
+def _field_docs() -> dict[str, str]:
+    """Field docstrings of TrainConfig, read from its source."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(TrainConfig))
+    docs, body = {}, tree.body[0].body
+    for node, nxt in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+_DOCS = _field_docs()
+
+
+def _default(f: dataclasses.Field, preset: dict[str, Any], label: str) -> str:
+    if f.name in preset:
+        return f"{preset[f.name]}, {label}"
+    return str(f.default)
+
+
+def preset_name(env: str) -> str | None:
+    """The preset of ``env``: by its name, or the alias of its Gymnasium id
+    or Brax name (``Swimmer-v5`` and ``swimmer`` share one)."""
+    if env in PRESETS:
+        return env
+    return next((a for a, ids in ALIASES.items() if env in ids.values()), None)
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    """Flags given on the command line override the environment's preset,
+    which overrides the defaults. A sigma or learning rate given without its
+    final value stays constant, whatever decay the preset has. With
+    ``--resume DIR`` the run's own config is the base."""
+    first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    first.add_argument("--env", default=TrainConfig.env)
+    first.add_argument("--algo", default=TrainConfig.algo)
+    known, _ = first.parse_known_args(argv)
+    name = preset_name(known.env)
+    preset = preset_for(name, known.algo) if name else {}
+    label = f"the {name} preset" if name else ""
+    args = vars(_parser(preset, label).parse_args(argv))
+    given = {k: v for k, v in args.items() if v is not None}
+    if "hidden_sizes" in given:
+        given["hidden_sizes"] = tuple(given["hidden_sizes"])
+    if "resume" in given:
+        return resume_config(given["resume"], given)
+    for key in ("sigma", "learning_rate"):
+        if key in given and f"{key}_final" not in given:
+            preset.pop(f"{key}_final", None)  # see surprises()
+    config = TrainConfig(**{**preset, **given})
+    _check_combinations(config, given)
+    return config
+
+
+def surprises(config: TrainConfig, warm_up_steps: int) -> list[str]:
+    """Legal but surprising settings, worth a ``warning:`` line once the
+    run is known to be valid."""
+    name = preset_name(config.env)
+    preset = preset_for(name, config.algo) if name else {}
+    lines = []
+    for key in ("sigma", "learning_rate"):
+        final = f"{key}_final"
+        if final in preset and getattr(config, final) is None:
+            flag = "--" + key.replace("_", "-")
+            lines.append(
+                f"{flag} {getattr(config, key)} replaces the {name} preset's "
+                f"decay {preset[key]} -> {preset[final]} with a constant; add "
+                f"{flag}-final to decay it"
+            )
+    if warm_up_steps >= config.total_steps:
+        lines.append(
+            f"the staggered warm-up alone takes {warm_up_steps} env steps, more "
+            f"than --total-steps {config.total_steps}; the run will take it and "
+            "one update (--no-stagger avoids it)"
+        )
+    return lines
+
+
+def _check_combinations(config: TrainConfig, given: dict[str, Any]) -> None:
+    """Flags that cannot take effect with the others are errors."""
+    if "hidden_sizes" in given and config.policy != "mlp":
+        raise ConfigError("--hidden-sizes needs --policy mlp")
+    brax_only = [k for k in ("brax_physics", "updates_per_call") if k in given]
+    if brax_only:
+        from pes_rl.agents.es_agent import resolve_backend
+
+        if resolve_backend(config.backend) != "brax":
+            flag = "--" + brax_only[0].replace("_", "-")
+            raise ConfigError(
+                f"{flag} applies to the brax backend only; add --backend brax"
+            )
+
+
+# Flags a resumed run may change (they do not change what an update
+# computes); any other flag must match the run's config.
+RESUMABLE = (
+    "total_steps",
+    "progress",
+    "resume",
+    "async_envs",
+    "devices",
+    "updates_per_call",
+    "checkpoint_every_updates",
+    "checkpoint_every_seconds",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
+)
+
+
+def resume_config(run_dir: str, given: dict[str, Any]) -> TrainConfig:
+    """The config of ``run_dir`` with the allowed flags of ``given``
+    applied; a flag that contradicts the run is refused."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
+    stored = json.loads(path.read_text())
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in stored.items() if k in names}
+    values["hidden_sizes"] = tuple(values.get("hidden_sizes", ()))
+    if values.get("backend") and stored.get("backend"):
+        values["backend"] = stored["backend"]
+    for name, value in given.items():
+        if name in RESUMABLE or name not in names:
+            continue
+        if name == "backend" and value == "auto":
+            continue
+        if name == "run_dir" and Path(value).resolve() == Path(run_dir).resolve():
+            continue
+        if name == "truncation_length":  # stored as the agent resolved it
+            horizon = values.get("horizon") or value
+            value = horizon if values.get("algo") == "es" else min(value, horizon)
+        if values.get(name) != value:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(
+                f"cannot resume with {flag} {value}: the run used {values.get(name)}"
+            )
+    for name in RESUMABLE:
+        if name in given and name in names:
+            values[name] = given[name]
+    values["run_dir"] = values["resume"] = str(run_dir)
+    return TrainConfig(**values)

@@ -1,0 +1,132 @@
+"""What a new user trips over: run directories shared by two runs, presets
+by env id, the TensorBoard command, and flags that would do nothing."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pes_rl.cli_config import parse_config
+from pes_rl.run_dir import default_run_dir
+from pes_rl.train import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def train(*args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "pes_rl.train", "--no-progress", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_runs_started_together_into_one_directory(tmp_path):
+    run_dir = tmp_path / "same"
+    flags = ["--env", "linear_quadratic", "--total-steps", "6000"]
+    flags += ["--eval-every", "2000", "--run-dir", str(run_dir)]
+    processes = {algo: train(*flags, "--algo", algo) for algo in ("pes", "nres")}
+    outcomes = {algo: (p.wait(timeout=120), p.communicate()[1]) for algo, p in
+                processes.items()}  # fmt: skip
+    assert sorted(code for code, _ in outcomes.values()) == [0, 2], outcomes
+    winner = next(algo for algo, (code, _) in outcomes.items() if code == 0)
+    loser_err = next(err for code, err in outcomes.values() if code == 2)
+    last = loser_err.strip().splitlines()[-1]
+    assert last.startswith("error: run directory") and (
+        "in use by another run" in last or "not empty" in last
+    ), loser_err
+    # The directory holds the winner's run alone.
+    assert json.loads((run_dir / "config.json").read_text())["algo"] == winner
+    lines = [
+        json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
+    steps = [line["env_steps"] for line in lines]
+    assert steps == sorted(set(steps)) and steps[-1] >= 6000
+
+
+def test_default_run_directories_are_unique_within_a_second():
+    names = {default_run_dir("swimmer", "pes", 0) for _ in range(20)}
+    assert len(names) == 20
+
+
+@pytest.mark.parametrize("env_id", ["Swimmer-v5", "swimmer"])
+def test_presets_answer_to_the_gymnasium_id_too(env_id):
+    config = parse_config(["--env", env_id])
+    alias = parse_config(["--env", "swimmer"])
+    assert {**vars(config), "env": None} == {**vars(alias), "env": None}
+    assert parse_config(["--env", "Hopper-v5"]).num_particles == 64
+
+
+def test_the_first_line_names_the_preset(tmp_path, capsys):
+    args = ["--env", "Swimmer-v5", "--total-steps", "1", "--no-stagger"]
+    assert main([*args, "--run-dir", str(tmp_path / "a")]) == 0
+    assert "swimmer preset" in capsys.readouterr().err.splitlines()[0]
+    args = ["--env", "InvertedPendulum-v5", "--total-steps", "1"]
+    assert main([*args, "--run-dir", str(tmp_path / "b")]) == 0
+    assert "generic defaults" in capsys.readouterr().err.splitlines()[0]
+
+
+def test_the_readme_tensorboard_command_is_installed():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "tensorboard --logdir runs/" in readme
+    command = shutil.which("tensorboard", path=str(Path(sys.executable).parent))
+    assert command, "the README's install (.[dev]) should bring tensorboard"
+    out = subprocess.run([command, "--version"], capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--hidden-sizes", "64", "64"], "--hidden-sizes needs --policy mlp"),
+        (["--backend", "gymnasium", "--brax-physics", "spring"], "brax backend only"),
+        (["--backend", "gymnasium", "--updates-per-call", "4"], "brax backend only"),
+        (["--backend", "brax", "--updates-per-call", "0"], "updates_per_call"),
+        (["--num-particle", "4"], "unrecognized arguments: --num-particle"),
+    ],
+)
+def test_flags_that_would_do_nothing_are_errors(args, message, tmp_path, capsys):
+    run_dir = tmp_path / "r"
+    assert main(["--env", "linear_quadratic", *args, "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and message in err, err
+    assert not run_dir.exists()
+
+
+def test_surprising_flags_get_a_warning(tmp_path, capsys):
+    args = ["--env", "swimmer", "--sigma", "0.2", "--total-steps", "2000"]
+    assert main([*args, "--run-dir", str(tmp_path / "r"), "--no-progress"]) == 0
+    warnings = [x for x in capsys.readouterr().err.splitlines() if "warning:" in x]
+    assert any("replaces the swimmer preset's decay 0.3 -> 0.1" in x for x in warnings)
+    assert any("warm-up alone takes 9000 env steps" in x for x in warnings)
+
+
+def test_help_shows_the_presets_and_the_resumable_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["--env", "swimmer", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "(default: 0.03, the swimmer preset)" in shown
+    assert "--async-envs, --devices" in shown and "--process-id" in shown
+
+
+def test_suggestions_name_each_environment_once(capsys):
+    assert main(["--env", "swimer", "--backend", "brax"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean swimmer?" in err, err
+
+
+def test_brax_runs_do_not_print_what_is_not_the_users_business(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "pes_rl.train", "--env", "linear_quadratic"]
+        + ["--backend", "brax", "--total-steps", "1000", "--no-progress"]
+        + ["--run-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "warp" not in out.stdout + out.stderr
