@@ -211,4 +211,3 @@ def test_cli_bad_brax_input(tmp_path, args, message):
     lines = out.stderr.strip().splitlines()
     assert lines[-1].startswith("error:") and message in lines[-1], out.stderr
     assert not (tmp_path / "r").exists()
-
