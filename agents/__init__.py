@@ -1,6 +1,21 @@
-"""Agent classes (installed as ``pes_rl.agents``)."""
+"""Agent classes (installed as ``pes_rl.agents``).
 
+Each agent is an estimator and a way to start windows:
+
+| agent         | estimator                 | window start                       |
+|---------------|---------------------------|------------------------------------|
+| `PES`         | `estimators.pes`          | persistent particles               |
+| `NRES`        | `estimators.nres`         | persistent particles               |
+| `TruncatedES` | `estimators.truncated_es` | shared: one state moved by theta   |
+| `FullES`      | `estimators.truncated_es` | reset: K = T, whole episodes       |
+"""
+
+from pathlib import Path
+from typing import Any
+
+from pes_rl import estimators
 from pes_rl.agents.es_agent import ESAgent
+from pes_rl.checkpoints import read_latest
 
 
 class PES(ESAgent):
@@ -8,14 +23,14 @@ class PES(ESAgent):
     weighted by the perturbations accumulated since the episode began.
     Unbiased."""
 
-    accumulate = True
+    estimator, window_start = staticmethod(estimators.pes), "persistent"
 
 
 class NRES(ESAgent):
     """Noise-Reuse ES (Li et al. 2023): one perturbation per episode, reused
     in every window. Unbiased, lower variance than PES."""
 
-    reuse_noise = True
+    estimator, window_start = staticmethod(estimators.nres), "persistent"
 
 
 class TruncatedES(ESAgent):
@@ -23,16 +38,32 @@ class TruncatedES(ESAgent):
     from a shared state advanced with the unperturbed parameters. Biased by
     truncation, by design."""
 
-    shared_state = True
+    estimator, window_start = staticmethod(estimators.truncated_es), "shared"
 
 
 class FullES(ESAgent):
     """Full-episode ES (Salimans et al. 2017): K = horizon, every update
     starts particles from reset. Unbiased, one update per episode."""
 
-    full_episodes = True
+    estimator, window_start = staticmethod(estimators.truncated_es), "reset"
 
 
 ALGORITHMS = {"pes": PES, "nres": NRES, "tes": TruncatedES, "es": FullES}
 
-__all__ = ["ALGORITHMS", "ESAgent", "FullES", "NRES", "PES", "TruncatedES"]
+
+def load_latest(directory: str | Path, **overrides: Any):
+    """(agent, its extra data, path) from a run directory's newest readable
+    checkpoint."""
+    saved, path = read_latest(directory)
+    return ESAgent.from_checkpoint(saved, **overrides), saved["extra"], path
+
+
+__all__ = [
+    "ALGORITHMS",
+    "ESAgent",
+    "FullES",
+    "NRES",
+    "PES",
+    "TruncatedES",
+    "load_latest",
+]

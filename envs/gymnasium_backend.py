@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from pes_rl.envs.pool import ProcessPool, SerialPool
-from pes_rl.errors import ConfigError, NonFiniteError
+from pes_rl.errors import ConfigError
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -28,8 +28,9 @@ class WindowResult(NamedTuple):
     env_steps: int  # transitions simulated in the window
     completed_returns: np.ndarray  # returns of episodes that ended in the window
     obs_count: int  # live observations the policy saw
-    obs_sum: np.ndarray  # [obs_dim]
-    obs_sum_sq: np.ndarray  # [obs_dim]
+    obs_sum: np.ndarray  # [obs_dim] of obs - center
+    obs_sum_sq: np.ndarray  # [obs_dim] of (obs - center)^2
+    problem: str | None  # what was not finite, which ended the window early
 
 
 _BOOKKEEPING = ("obs", "clock", "alive", "needs_reset", "episode_return")
@@ -125,13 +126,16 @@ class GymnasiumBackend:
         active: np.ndarray | None = None,
         broadcast_from: int | None = None,
         collect_obs: bool = False,
+        center: np.ndarray | float = 0.0,
     ) -> WindowResult:
         """Run one window of at most ``num_steps`` steps.
 
         Pairs whose episode ended are reset first. Inactive envs (staggered
         warm-up) are neither reset nor stepped and report an ended episode, so
         estimators start them afresh. With ``broadcast_from``, only that env is
-        reset and its state is then copied into all others.
+        reset and its state is then copied into all others. Observation sums
+        are of ``obs - center``. A non-finite reward or observation ends the
+        window at once, named in ``problem``.
         """
         active = np.ones(self.num_envs, bool) if active is None else active
         if broadcast_from is not None:
@@ -146,7 +150,7 @@ class GymnasiumBackend:
         ended = ~active
         running = active.copy()
         completed = []
-        env_steps = 0
+        env_steps, problem = 0, None
         obs_count, obs_sum, obs_sum_sq = (
             0,
             np.zeros(self.obs_dim),
@@ -158,7 +162,7 @@ class GymnasiumBackend:
             if live_index.size == 0:
                 break
             if collect_obs:
-                live_obs = self.obs[live_index].astype(np.float64)
+                live_obs = self.obs[live_index].astype(np.float64) - center
                 obs_count += live_index.size
                 obs_sum += live_obs.sum(axis=0)
                 obs_sum_sq += (live_obs**2).sum(axis=0)
@@ -178,11 +182,12 @@ class GymnasiumBackend:
                     for i in live_index
                     if not (np.isfinite(rewards[i]) and np.isfinite(self.obs[i]).all())
                 )
-                raise NonFiniteError(
+                problem = (
                     f"non-finite reward or observation from particle {bad} at "
                     f"step {self.clock[bad] + 1} of its episode "
                     f"(step {step + 1} of the window)"
                 )
+                break
             returns += rewards
             self.episode_return += rewards
             self.clock[running] += 1
@@ -203,6 +208,7 @@ class GymnasiumBackend:
             obs_count=obs_count,
             obs_sum=obs_sum,
             obs_sum_sq=obs_sum_sq,
+            problem=problem,
         )
 
     def close(self) -> None:

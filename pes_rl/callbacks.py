@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from pes_rl.checkpoints import save_checkpoint
+
 
 class Callback:
     def on_training_start(self, agent) -> None:
@@ -159,8 +161,6 @@ class CheckpointCallback(Callback):
         self._last_time = time.monotonic()
 
     def save(self, agent) -> Path:
-        from pes_rl.checkpoints import save_checkpoint
-
         path = save_checkpoint(
             agent, self.directory, self.extra() if self.extra else None, self.keep
         )

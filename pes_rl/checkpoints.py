@@ -1,19 +1,82 @@
-"""Checkpoint files of a run: ``RUN_DIR/checkpoints/ckpt-UPDATE.pkl``.
+"""Checkpoint files: ``RUN_DIR/checkpoints/ckpt-UPDATE.pkl``.
 
-Each file is written atomically by ``agent.save``; the newest few are kept,
-so a checkpoint that cannot be read (a disk error, a truncated copy) costs
-one interval of training, not the run.
+A checkpoint is a pickled dict (``ESAgent.save`` makes it): the training
+state, the particles, counters, the config and the caller's extra data. Each
+file is written atomically (a temporary file, fsync, a rename); the newest
+few are kept, so a checkpoint that cannot be read (a disk error, a
+truncated copy) costs one interval of training, not the run.
 """
 
+import os
+import pickle
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from pes_rl.errors import ConfigError
+import jax
+import numpy as np
 
+from pes_rl.errors import ConfigError
+from pes_rl.train_state import TrainState
+
+FORMAT = 2
 DIRECTORY = "checkpoints"
 _NAME = re.compile(r"ckpt-(\d+)\.pkl")
+
+
+def write(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Pickle ``payload`` to ``path`` atomically. Particles whose state
+    cannot be pickled (an env holding a handle) are left out: a resume then
+    restarts their episodes."""
+    try:
+        data = pickle.dumps(payload)
+    except (TypeError, AttributeError, pickle.PicklingError):
+        data = pickle.dumps({**payload, "particles": None})
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's dict; ``ValueError`` for a file that is not a readable
+    pes_rl checkpoint."""
+    try:
+        with open(path, "rb") as f:
+            payload = pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError) as err:
+        raise ValueError(f"{path} is not a pes_rl checkpoint ({err})") from None
+    if not isinstance(payload, dict) or payload.get("format") not in (1, FORMAT):
+        raise ValueError(f"{path} is not a pes_rl checkpoint")
+    return _upgrade(payload) if payload["format"] == 1 else payload
+
+
+def _upgrade(old: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint of the first format (before the one training state):
+    its particles restart their episodes."""
+    stats = type(old["obs_stats"])(*(np.float32(x) for x in old["obs_stats"]))
+    state = TrainState(
+        theta=old["theta"],
+        opt_state=old["opt_state"],
+        est_state=old["est_state"],
+        obs_stats=jax.tree.map(np.asarray, stats),
+        key=old["key"],
+    )
+    counters = ("env_steps", "simulated_steps", "eval_env_steps", "num_updates")
+    return {
+        "format": FORMAT,
+        "algorithm": old["algorithm"],
+        "config": old["config"],
+        "state": state,
+        "counters": {k: old.get(k, old["env_steps"]) for k in counters},
+        "reset_rng": old["reset_rng"],
+        "warmed_up": False,
+        "particles": None,
+        "extra": old.get("extra", {}),
+    }
 
 
 def checkpoint_files(directory: str | Path) -> list[Path]:
@@ -35,6 +98,8 @@ def checkpoint_files(directory: str | Path) -> list[Path]:
 def save_checkpoint(
     agent, directory: str | Path, extra: dict[str, Any] | None = None, keep: int = 3
 ) -> Path:
+    """``agent.save`` into ``directory/ckpt-UPDATE.pkl``, keeping the newest
+    ``keep`` files."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"ckpt-{agent.num_updates:09d}.pkl"
@@ -45,24 +110,14 @@ def save_checkpoint(
 
 
 def read_latest(directory: str | Path) -> tuple[dict[str, Any], Path]:
-    """The newest readable checkpoint's state and path. An unreadable newer
-    file is skipped with a warning on stderr."""
-    from pes_rl.agents.es_agent import ESAgent
-
+    """The newest readable checkpoint and its path. An unreadable newer file
+    is skipped with a warning on stderr."""
     files = checkpoint_files(directory)
     if not files:
         raise ConfigError(f"no checkpoint in {directory}")
     for path in files:
         try:
-            return ESAgent.read_checkpoint(path), path
+            return read(path), path
         except ValueError as err:
             print(f"warning: {err}; trying an older checkpoint", file=sys.stderr)
     raise ConfigError(f"no readable checkpoint in {directory}")
-
-
-def load_latest(directory: str | Path, **overrides: Any):
-    """(agent, extra, path) from the newest readable checkpoint."""
-    from pes_rl.agents.es_agent import ESAgent
-
-    state, path = read_latest(directory)
-    return ESAgent.from_checkpoint(state, **overrides), state["extra"], path

@@ -304,7 +304,7 @@ def _check_combinations(config: TrainConfig, given: dict[str, Any]) -> None:
         raise ConfigError("--hidden-sizes needs --policy mlp")
     brax_only = [k for k in ("brax_physics", "updates_per_call") if k in given]
     if brax_only:
-        from pes_rl.agents.es_agent import resolve_backend
+        from pes_rl.agents.build import resolve_backend
 
         if resolve_backend(config.backend) != "brax":
             flag = "--" + brax_only[0].replace("_", "-")

@@ -20,6 +20,10 @@ OPTIMIZERS = ("sgd", "adam")
 class AgentConfig:
     env: Any = "swimmer"
     """Alias (swimmer, halfcheetah, ...), Gymnasium id, module:EnvId, or a gym.Env."""
+    problem: Any = None
+    """A Problem (``pes_rl.problems``) to train instead of an environment, on
+    the jitted engine; ``env``, ``backend`` and the policy fields are then
+    unused."""
     backend: str = "gymnasium"
     """gymnasium, brax, or auto (brax when JAX sees an accelerator)."""
     policy: Any = "linear"
@@ -143,6 +147,18 @@ class AgentConfig:
                 )
         for size in self.hidden_sizes:
             positive_int("hidden layer size", size)
+
+
+def window_length(truncation_length: int, horizon: int, full_episodes: bool) -> int:
+    """K as the agents run it: the horizon for full-episode ES, else at most
+    the horizon."""
+    return horizon if full_episodes else min(truncation_length, horizon)
+
+
+def expected_windows(total_steps: int, num_envs: int, window: int) -> int:
+    """Windows (and so updates) a budget of env steps buys when every
+    particle is stepped for the whole window: the length of decays."""
+    return max(1, total_steps // max(1, num_envs * window))
 
 
 def make_optimizer(

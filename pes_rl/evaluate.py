@@ -133,12 +133,12 @@ def record_video(
         # Gymnasium warns about an unsupported render mode; we say it better.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            env = agent._make_env(render_mode="rgb_array")
+            env = agent.loop.make_env(render_mode="rgb_array")
             if _has_tracking_camera(env):  # follow the body as it moves away
                 env.close()
-                env = agent._make_env(render_mode="rgb_array", camera_name="track")
+                env = agent.loop.make_env(render_mode="rgb_array", camera_name="track")
     except TypeError:  # an env instance: copies take no render_mode
-        env = agent._make_env()
+        env = agent.loop.make_env()
     try:
         if env.render_mode != "rgb_array":
             modes = env.metadata.get("render_modes", [])
@@ -196,7 +196,7 @@ def render_brax_html(
     agent, path: str | os.PathLike, seed: int = DEFAULT_VIDEO_SEED
 ) -> dict[str, Any]:
     """Write Brax's interactive HTML viewer of one episode of the mean policy
-    of a Brax agent (``agent.backend.env``, a ``brax.envs`` PipelineEnv).
+    of a Brax agent (``agent.problem.env``, a ``brax.envs`` PipelineEnv).
 
     The viewer loads its JavaScript from a CDN when opened. Steps run one
     jitted env step at a time, which is fine for one episode."""
@@ -209,7 +209,7 @@ def render_brax_html(
         raise MissingDependencyError(f"the HTML viewer needs brax: {err}") from None
     path = Path(path)
     _check_output(path)
-    env = getattr(getattr(agent, "backend", None), "env", None)
+    env = getattr(getattr(agent, "problem", None), "env", None)
     if env is None or not hasattr(env, "sys"):
         raise ConfigError(
             f"{agent.env_name} has no Brax system to render (a custom Brax env?)"

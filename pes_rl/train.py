@@ -20,7 +20,6 @@ from typing import Any
 
 from pes_rl.callbacks import Callback, CheckpointCallback, EvalCallback
 from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
-from pes_rl.checkpoints import load_latest
 from pes_rl.cli_config import (
     ALGOS,
     TrainConfig,
@@ -57,13 +56,14 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         if value is not None and value <= 0:
             raise ConfigError(f"{name} must be positive")
     from pes_rl.agents import ALGORITHMS
+    from pes_rl.agents import load_latest as load_agent
 
     kwargs = config.agent_kwargs()
     if resume:
         run_dir = Path(config.run_dir)
         claim = Claim(run_dir, new=False)
         try:
-            agent, loop_state, checkpoint_path = load_latest(
+            agent, loop_state, checkpoint_path = load_agent(
                 run_dir, num_workers=kwargs["num_workers"]
             )
         except BaseException:

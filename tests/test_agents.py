@@ -231,10 +231,10 @@ def test_accumulators_survive_an_early_termination_until_the_pair_ends(cls):
     first_eps = None
     for window in range(4):
         info = agent.update()
-        assert list(agent.backend.clock) == [5 * (window + 1)] * 2
+        assert list(agent.loop.backend.clock) == [5 * (window + 1)] * 2
         # The terminated member absorbs: its episode return stays at 3.
         np.testing.assert_array_equal(
-            sorted(agent.backend.episode_return), [3.0, 5.0 * (window + 1)]
+            sorted(agent.loop.backend.episode_return), [3.0, 5.0 * (window + 1)]
         )
         if window == 0:
             first_eps = np.asarray(agent.est_state.eps)

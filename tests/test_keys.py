@@ -35,6 +35,9 @@ def test_brax_perturbations_and_resets_use_separate_streams():
     agent = PES(
         env="linear_quadratic", num_particles=4, truncation_length=5, backend="brax"
     )
-    # The agent splits its noise key once per window and its carry key once
-    # per reset: the two chains must never meet.
-    assert distinct(handed_out(agent.key, 50) + handed_out(agent._carry.key, 50))
+    # The agent splits its noise key once per window, its reset key once per
+    # reset and its step key (for problems' minibatches) once per window: the
+    # chains must never meet.
+    carry = agent.loop.carry
+    keys = handed_out(agent.key, 50) + handed_out(carry.key, 50)
+    assert distinct(keys + handed_out(carry.step_key, 50))

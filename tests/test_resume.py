@@ -10,8 +10,9 @@ import time
 import numpy as np
 import pytest
 
+from pes_rl.agents import load_latest
 from pes_rl.callbacks import CheckpointCallback, EvalCallback, StopOnReturn
-from pes_rl.checkpoints import checkpoint_files, load_latest
+from pes_rl.checkpoints import checkpoint_files
 
 TOY_FLAGS = ["--env", "linear_quadratic", "--eval-every", "4000", "--no-progress"]
 
@@ -225,7 +226,7 @@ def test_load_restarts_episodes_when_an_env_cannot_be_saved(lq_pes, tmp_path):
     agent = lq_pes()
     for _ in range(5):
         agent.update()
-    agent._particles = lambda: lambda: None  # not picklable
+    agent.loop.particles = lambda: lambda: None  # not picklable
     agent.save(tmp_path / "a.pkl")
     restored = type(agent).load(tmp_path / "a.pkl")
     assert (restored.env_steps, restored.num_updates) == (

@@ -1,0 +1,263 @@
+"""Building an agent's task and loop, once, at construction.
+
+Three tasks, two loops: a Problem, or a Brax env with a Flax policy (one
+kind of Problem), runs on the jitted engine; Gymnasium envs run on the host
+loop. Compiled functions are shared by agents with the same recipe through
+bounded caches with explicit keys, so building many agents (seeds of one
+study) compiles once.
+"""
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from pes_rl.agents.host_loop import HostFunctions, HostLoop
+from pes_rl.agents.jax_loop import JaxEngine, JaxLoop
+from pes_rl.config import AgentConfig, make_optimizer, window_length
+from pes_rl.envs.brax_problem import EnvProblem
+from pes_rl.envs.gymnasium_backend import GymnasiumBackend, pair_partners
+from pes_rl.envs.registry import brax_factory, gymnasium_factory
+from pes_rl.errors import ConfigError
+from pes_rl.keys import EVAL_SEED, KeyStreams, numpy_rng
+from pes_rl.normalization import first_layer
+from pes_rl.policies import make_policy
+from pes_rl.problems import check
+from pes_rl.train_state import TrainState, init_stats, make_update
+
+
+class BoundedCache:
+    """The newest ``size`` values by key; older ones are dropped."""
+
+    def __init__(self, size: int):
+        self.size, self.items = size, OrderedDict()
+
+    def get(self, key: Any, build: Callable[[], Any]) -> Any:
+        if key in self.items:
+            self.items.move_to_end(key)
+        else:
+            self.items[key] = build()
+            if len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return self.items[key]
+
+
+_HOST_FUNCTIONS = BoundedCache(32)
+_ENGINES = BoundedCache(16)
+_BRAX_ENVS = BoundedCache(16)
+
+
+def resolve_backend(backend: str) -> str:
+    """ "auto" is Brax when JAX sees an accelerator, Gymnasium on a CPU."""
+    if backend == "auto":
+        return "gymnasium" if jax.default_backend() == "cpu" else "brax"
+    return backend
+
+
+def _key_of(obj: Any) -> Any:
+    """A cache key for an object: itself if hashable, else its identity (the
+    cached value then keeps the object alive, so the identity stays unique)."""
+    try:
+        hash(obj)
+        return obj
+    except TypeError:
+        return ("id", id(obj))
+
+
+@dataclass
+class Built:
+    loop: Any  # HostLoop or JaxLoop
+    state: TrainState
+    unravel: Callable
+    backend_name: str  # "gymnasium", "brax" or "jax" (a Problem)
+    name: str
+    horizon: int
+    truncation_length: int
+    num_envs: int
+    module: Any  # the policy (None for a Problem)
+    problem: Any  # what the jitted engine runs (None on the host loop)
+
+
+def build(
+    config: AgentConfig,
+    estimator_factory: Callable,
+    window_start: str,
+    streams: KeyStreams,
+) -> Built:
+    """``window_start``: "persistent" (PES, NRES), "shared" (truncated ES:
+    one more particle runs theta and every window starts from its state) or
+    "reset" (full-episode ES: K = T)."""
+    num_envs = config.num_particles + (window_start == "shared")
+    partner = pair_partners(num_envs)
+    mean_particle = config.num_particles if window_start == "shared" else None
+    if mean_particle is not None:
+        partner[mean_particle] = mean_particle
+    backend_name = "jax" if config.problem is not None else None
+    backend_name = backend_name or resolve_backend(config.backend)
+    host = None
+    if config.problem is not None:
+        problem, module = config.problem, None
+        check(problem)
+        horizon, name = problem.horizon, type(problem).__name__
+        if config.horizon not in (None, horizon):
+            raise ConfigError(f"{name} sets its own horizon ({horizon})")
+    elif backend_name == "brax":
+        env, horizon, name = _BRAX_ENVS.get(
+            (_key_of(config.env), config.horizon, repr(config.env_kwargs))
+            + (config.brax_physics,),
+            lambda: brax_factory(
+                config.env, config.horizon, config.env_kwargs, config.brax_physics
+            ),
+        )
+        module = _policy(config, int(env.action_size))
+        problem = EnvProblem(env, module, horizon)
+    else:
+        make_env, horizon, name = gymnasium_factory(
+            config.env, config.horizon, config.env_kwargs
+        )
+        host = GymnasiumBackend(
+            make_env,
+            num_envs,
+            horizon,
+            seed=numpy_rng(streams.resets),
+            partner=partner,
+            num_workers=config.num_workers,
+        )
+        module, problem = _policy(config, host.action_dim), None
+    window = window_length(config.truncation_length, horizon, window_start == "reset")
+
+    if module is not None:
+        obs_dim = host.obs_dim if host is not None else problem.obs_dim
+        params = _init(module.init, streams.init, jnp.zeros((obs_dim,), jnp.float32))
+    else:
+        params = _init(problem.init_params, streams.init)
+        obs_dim = 0
+        if hasattr(problem, "observation"):
+            obs_dim = int(
+                jax.eval_shape(problem.observation, problem.init(streams.init)).shape[0]
+            )
+    layer = first_layer(params)
+    if config.obs_norm and (layer is None or layer["kernel"].shape[0] != obs_dim):
+        if host is not None:
+            host.close()
+        raise ConfigError(
+            "obs_norm needs a policy whose first layer is a Dense layer named "
+            "Dense_0 reading the observation (the linear and mlp policies): "
+            "the agent re-expresses it when the statistics change"
+        )
+    # Without a bias in the first layer, observations are scaled, not centred.
+    center_obs = layer is not None and "bias" in layer
+    theta, unravel = ravel_pytree(params)
+    theta = theta.astype(jnp.float32)
+    tx = make_optimizer(config.optimizer, config.learning_rate)
+    estimator = estimator_factory(config.sigma, config.fitness_shaping)
+    leaves, treedef = jax.tree.flatten(params)
+    recipe = (
+        treedef,
+        tuple((leaf.shape, leaf.dtype) for leaf in leaves),
+        _key_of(estimator_factory),
+        config.sigma,
+        config.fitness_shaping,
+        _key_of(config.optimizer),
+        config.learning_rate,
+        config.num_particles,
+        mean_particle is not None,
+        config.obs_norm,
+        center_obs,
+    )
+    state = TrainState(
+        theta=theta,
+        opt_state=tx.init(theta),
+        est_state=estimator.init(config.num_particles, theta.shape[0]),
+        obs_stats=init_stats(obs_dim),
+        key=streams.noise,
+    )
+
+    def update():
+        return make_update(
+            estimator,
+            tx,
+            unravel,
+            config.num_particles,
+            mean_particle is not None,
+            config.obs_norm,
+            center_obs,
+        )
+
+    if host is not None:
+        fns = _HOST_FUNCTIONS.get(
+            (recipe, _key_of(module)),
+            lambda: HostFunctions(update(), unravel, _apply(module)),
+        )
+
+        def make_eval_backend(count: int) -> GymnasiumBackend:
+            alone = np.arange(count)  # no pairs: each env its own partner
+            return GymnasiumBackend(
+                make_env, count, horizon, EVAL_SEED, alone, config.num_workers
+            )
+
+        loop = HostLoop(
+            fns,
+            host,
+            make_env,
+            make_eval_backend,
+            window,
+            mean_particle,
+            config.obs_norm,
+        )
+    else:
+        problem_key = (
+            (id(problem.env), _key_of(module), horizon)
+            if isinstance(problem, EnvProblem)
+            else _key_of(problem)
+        )
+        engine = _ENGINES.get(
+            (recipe, problem_key, num_envs, window, config.num_devices),
+            lambda: JaxEngine(
+                problem,
+                update(),
+                unravel,
+                num_envs,
+                window,
+                partner,
+                mean_particle,
+                config.obs_norm,
+                config.num_devices,
+            ),
+        )
+        loop = JaxLoop(engine, streams.resets, state, config.updates_per_call)
+    return Built(
+        loop, state, unravel, backend_name, name, horizon, window, num_envs, module,
+        problem,
+    )  # fmt: skip
+
+
+def _policy(config: AgentConfig, action_dim: int):
+    use_bias = config.obs_norm if config.policy_bias is None else config.policy_bias
+    return make_policy(
+        config.policy,
+        action_dim,
+        hidden_sizes=config.hidden_sizes,
+        use_bias=use_bias,
+    )
+
+
+def _apply(module) -> Callable:
+    """(params, obs, obs_mean, obs_inv_std) -> action, on normalised obs."""
+
+    def apply(params, obs, mean, inv_std):
+        return module.apply(params, (obs - mean) * inv_std)
+
+    return apply
+
+
+def _init(init: Callable, *args):
+    try:
+        return init(*args)
+    except Exception as err:
+        raise ConfigError(f"the parameters cannot be initialised: {err}") from err

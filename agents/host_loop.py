@@ -1,0 +1,140 @@
+"""The host loop: windows of Gymnasium environments stepped on the CPU.
+
+Each window is the jitted ``ask`` -> K steps in Python, one jitted, vmapped
+policy call per step -> the jitted ``finish``: the same TrainState and the
+same pure update as the jitted engine, with the window in between.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pes_rl.envs.gymnasium_backend import GymnasiumBackend
+from pes_rl.keys import EVAL_SEED
+from pes_rl.train_state import TrainState, UpdateMetrics, WindowOut
+
+
+class HostFunctions:
+    """Jitted functions shared by agents of one recipe."""
+
+    def __init__(self, update, unravel: Callable, act: Callable):
+        self.ask = jax.jit(update.ask)
+        self.finish = jax.jit(update.finish)
+        self.normalizer = jax.jit(update.normalizer)
+        self.unravel_all = jax.jit(jax.vmap(unravel))
+        # (params [N], obs [N, O], mean, inv_std) -> actions [N, A]
+        self.act_particles = jax.jit(jax.vmap(act, in_axes=(0, 0, None, None)))
+        # (params, obs [B, O], mean, inv_std) -> actions [B, A]
+        self.act_mean = jax.jit(jax.vmap(act, in_axes=(None, 0, None, None)))
+
+
+class HostLoop:
+    def __init__(
+        self,
+        functions: HostFunctions,
+        backend: GymnasiumBackend,
+        make_env: Callable,
+        make_eval_backend: Callable[[int], GymnasiumBackend],
+        truncation_length: int,
+        mean_particle: int | None,
+        obs_norm: bool,
+    ):
+        self.fns, self.backend, self.make_env = functions, backend, make_env
+        self.make_eval_backend = make_eval_backend
+        self.truncation_length = truncation_length
+        self.mean_particle, self.obs_norm = mean_particle, obs_norm
+        self._eval_backends: dict[int, GymnasiumBackend] = {}
+        self.last_call_seconds: float | None = None
+        self.compile_seconds = None
+        self.problem: str | None = None  # what made the last window non-finite
+
+    def window(self, ts: TrainState, active: np.ndarray, learn: bool):
+        ts, thetas, (mean, inv_std) = self.fns.ask(ts)
+        params = self.fns.unravel_all(thetas)
+
+        def policy(obs: np.ndarray) -> np.ndarray:
+            return np.asarray(self.fns.act_particles(params, obs, mean, inv_std))
+
+        result = self.backend.unroll(
+            policy,
+            self.truncation_length,
+            active=active,
+            broadcast_from=self.mean_particle,
+            collect_obs=self.obs_norm,
+            center=np.asarray(mean, np.float64),
+        )
+        self.problem = result.problem
+        window = WindowOut(
+            returns=jnp.asarray(result.returns, jnp.float32),
+            episode_ended=jnp.asarray(result.episode_ended),
+            env_steps=jnp.asarray(result.env_steps, jnp.int32),
+            simulated_steps=jnp.asarray(result.env_steps, jnp.int32),
+            completed_return_sum=jnp.asarray(result.completed_returns.sum()),
+            completed_count=jnp.asarray(result.completed_returns.size, jnp.int32),
+            obs_count=jnp.asarray(result.obs_count, jnp.float32),
+            obs_sum=jnp.asarray(result.obs_sum, jnp.float32),
+            obs_sum_sq=jnp.asarray(result.obs_sum_sq, jnp.float32),
+            finite=jnp.asarray(result.problem is None),
+        )
+        return self.fns.finish(ts, window, learn, True)
+
+    def run(self, ts: TrainState, active: np.ndarray, learn: np.ndarray):
+        """Windows with ``active`` [W, M] masks and ``learn`` [W] flags:
+        (state, metrics per window as numpy); stops after a non-finite one."""
+        out = []
+        for mask, learns in zip(active, learn, strict=True):
+            ts, metrics = self.window(ts, mask, bool(learns))
+            out.append(jax.device_get(metrics))
+            if not metrics.finite:
+                break
+        return ts, UpdateMetrics(*map(np.stack, zip(*out, strict=True)))
+
+    def normalizer(self, obs_stats):
+        return self.fns.normalizer(obs_stats)
+
+    def mean_actions(self, ts: TrainState, unravel, obs: np.ndarray) -> np.ndarray:
+        mean, inv_std = self.fns.normalizer(ts.obs_stats)
+        actions = self.fns.act_mean(unravel(ts.theta), obs, mean, inv_std)
+        low, high = self.backend.action_low, self.backend.action_high
+        return np.clip(np.asarray(actions), low, high)
+
+    def evaluate(self, ts: TrainState, num_episodes: int, key: Any, unravel):
+        """Returns, env steps and finiteness of ``num_episodes`` episodes of
+        the mean policy, reset with seeds EVAL_SEED + i."""
+        backend = self._eval_backends.get(num_episodes)
+        if backend is None:
+            backend = self._eval_backends[num_episodes] = self.make_eval_backend(
+                num_episodes
+            )
+        backend.reset(
+            np.ones(num_episodes, bool), seeds=EVAL_SEED + np.arange(num_episodes)
+        )
+        result = backend.unroll(
+            lambda obs: self.mean_actions(ts, unravel, obs), backend.horizon
+        )
+        return result.returns, result.env_steps, result.problem is None
+
+    def particles(self) -> dict:
+        return self.backend.particles()
+
+    def set_particles(self, particles: dict) -> None:
+        self.backend.set_particles(particles)
+
+    def reset_key_data(self):
+        return self.backend.rng.bit_generator.state
+
+    def set_reset_key_data(self, state) -> None:
+        self.backend.rng.bit_generator.state = state
+
+    @property
+    def device_description(self) -> str:
+        workers = getattr(self.backend.pool, "num_workers", 0)
+        return f"cpu, {workers} worker processes" if workers else "cpu"
+
+    def close(self) -> None:
+        for backend in [self.backend, *self._eval_backends.values()]:
+            backend.close()
+        self._eval_backends.clear()

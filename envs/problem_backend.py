@@ -1,0 +1,218 @@
+"""The jitted engine's backend: M copies of a Problem as one batched JAX
+state, and windows of K steps as pure functions.
+
+The rules are the host backend's: pairs (``partner[i]``) share reset keys,
+step keys (the same minibatch, the same noise) and an episode clock; a
+member whose run ends early absorbs (its state is frozen, its reward is
+zero) until the pair's run ends (both members done, or the clock reaches
+the horizon); resets happen only at window boundaries, with fresh keys.
+All members are computed on every step, as vmap does: ``env_steps`` counts
+live transitions, ``simulated_steps`` every one computed.
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from pes_rl.envs.gymnasium_backend import pair_partners
+from pes_rl.train_state import WindowOut
+
+
+@struct.dataclass
+class ProblemCarry:
+    state: Any  # the problem's state with a leading [M] axis
+    clock: jax.Array  # [M] int32, steps since the pair's run began
+    alive: jax.Array  # [M] bool, member neither terminated nor truncated
+    needs_reset: jax.Array  # [M] bool, reset at the next window start
+    episode_return: jax.Array  # [M] return of the current run
+    key: jax.Array  # typed key, split once per reset
+    step_key: jax.Array  # typed key, split once per window for step keys
+
+
+def _select(mask: jax.Array, new: Any, old: Any) -> Any:
+    """Per member: ``new`` where ``mask``, else ``old`` (leading axis)."""
+
+    def pick(a, b):
+        return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, new, old)
+
+
+class ProblemBackend:
+    def __init__(self, problem: Any, num_envs: int, partner: np.ndarray | None = None):
+        self.problem = problem
+        self.num_envs = num_envs
+        self.horizon = problem.horizon
+        self.partner = pair_partners(num_envs) if partner is None else partner
+        # The pair's first member draws the shared keys.
+        self._key_owner = jnp.asarray(np.minimum(np.arange(num_envs), self.partner))
+        self.observes = hasattr(problem, "observation")
+
+    def _shared_keys(self, key: jax.Array) -> jax.Array:
+        return jax.random.split(key, self.num_envs)[self._key_owner]
+
+    def _init_states(self, key: jax.Array):
+        return jax.vmap(self.problem.init)(self._shared_keys(key))
+
+    def init(self, key: jax.Array) -> ProblemCarry:
+        """Every member waiting for its first reset. The states are zeros of
+        the right shapes (no reset is compiled or run here): a window resets
+        them before it steps them, and never uses an idle member's result."""
+        step_key = jax.random.fold_in(key, 2)  # split(key, 2) gives 0 and 1
+        key, reset_key = jax.random.split(key)
+        shapes = jax.eval_shape(self._init_states, reset_key)
+        return ProblemCarry(
+            state=jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
+            clock=jnp.zeros((self.num_envs,), jnp.int32),
+            alive=jnp.zeros((self.num_envs,), bool),
+            needs_reset=jnp.ones((self.num_envs,), bool),
+            episode_return=jnp.zeros((self.num_envs,), jnp.float32),
+            key=key,
+            step_key=step_key,
+        )
+
+    def start(self, keys: jax.Array, key: jax.Array) -> ProblemCarry:
+        """Every member started now, member i with ``keys[i]`` (evaluation)."""
+        return ProblemCarry(
+            state=jax.vmap(self.problem.init)(keys),
+            clock=jnp.zeros((self.num_envs,), jnp.int32),
+            alive=jnp.ones((self.num_envs,), bool),
+            needs_reset=jnp.zeros((self.num_envs,), bool),
+            episode_return=jnp.zeros((self.num_envs,), jnp.float32),
+            key=key,
+            step_key=jax.random.fold_in(key, 2),
+        )
+
+    def reset(self, carry: ProblemCarry, mask: jax.Array) -> ProblemCarry:
+        """Restart the members in ``mask`` with fresh keys, shared in a pair."""
+
+        def do_reset(carry):
+            key, reset_key = jax.random.split(carry.key)
+            fresh = self._init_states(reset_key)
+            return carry.replace(
+                state=_select(mask, fresh, carry.state),
+                clock=jnp.where(mask, 0, carry.clock),
+                alive=carry.alive | mask,
+                needs_reset=carry.needs_reset & ~mask,
+                episode_return=jnp.where(mask, 0.0, carry.episode_return),
+                key=key,
+            )
+
+        return jax.lax.cond(mask.any(), do_reset, lambda carry: carry, carry)
+
+    def broadcast_state(self, carry: ProblemCarry, source: int) -> ProblemCarry:
+        """Copy member ``source`` into every member (truncated ES)."""
+
+        def copy(x):
+            return jnp.broadcast_to(x[source], x.shape)
+
+        return carry.replace(
+            state=jax.tree.map(copy, carry.state),
+            clock=copy(carry.clock),
+            alive=copy(carry.alive),
+            needs_reset=copy(carry.needs_reset),
+            episode_return=copy(carry.episode_return),
+        )
+
+    def unroll(
+        self,
+        carry: ProblemCarry,
+        particle_params: Any,
+        normalizer: tuple[jax.Array, jax.Array],
+        num_steps: int,
+        active: jax.Array,
+        broadcast_from: int | None = None,
+        collect_obs: bool = False,
+    ) -> tuple[ProblemCarry, WindowOut]:
+        """One window of ``num_steps`` steps with ``particle_params`` [M];
+        pure and jittable.
+
+        Pairs whose run ended are reset first. Inactive members (staggered
+        warm-up) are neither reset nor changed and report an ended run, so
+        estimators start them afresh. With ``broadcast_from``, only that
+        member is reset and its state is then copied into all others.
+        """
+        if broadcast_from is not None:
+            only_source = jnp.arange(self.num_envs) == broadcast_from
+            carry = self.reset(carry, carry.needs_reset & only_source)
+            carry = self.broadcast_state(carry, broadcast_from)
+        else:
+            carry = self.reset(carry, carry.needs_reset & active)
+        step_key, window_key = jax.random.split(carry.step_key)
+        carry = carry.replace(step_key=step_key)
+        problem, partner = self.problem, jnp.asarray(self.partner)
+        obs_mean = normalizer[0]
+        if self.observes:
+            step_all = jax.vmap(problem.step, in_axes=(0, 0, 0, None))
+        else:
+            step_all = jax.vmap(lambda p, s, k, _: problem.step(p, s, k))
+
+        def step(loop, t):
+            carry, running, out = loop
+            live = running & carry.alive
+            keys = self._shared_keys(jax.random.fold_in(window_key, t))
+            state, reward, done = step_all(
+                particle_params, carry.state, keys, normalizer
+            )
+            reward = jnp.where(live, reward, 0.0)
+            healthy = jnp.isfinite(reward)
+            if self.observes:
+                healthy &= jnp.isfinite(jax.vmap(problem.observation)(state)).all(-1)
+            finite = out.finite & jnp.all(~live | healthy)
+            alive = carry.alive & ~(live & done)
+            clock = carry.clock + running
+            episode_return = carry.episode_return + reward
+            finished = running & ((~alive & ~alive[partner]) | (clock >= self.horizon))
+            obs_count, obs_sum, obs_sum_sq = out.obs_count, out.obs_sum, out.obs_sum_sq
+            if collect_obs:  # centred on the normaliser's mean, for float32
+                obs = jax.vmap(problem.observation)(carry.state)
+                live_obs = jnp.where(live[:, None], obs - obs_mean, 0.0)
+                obs_count = obs_count + live.sum()
+                obs_sum = obs_sum + live_obs.sum(0)
+                obs_sum_sq = obs_sum_sq + (live_obs**2).sum(0)
+            out = WindowOut(
+                returns=out.returns + reward,
+                episode_ended=out.episode_ended | finished,
+                env_steps=out.env_steps + live.sum(),
+                simulated_steps=out.simulated_steps + self.num_envs,
+                completed_return_sum=out.completed_return_sum
+                + jnp.where(finished, episode_return, 0.0).sum(),
+                completed_count=out.completed_count + finished.sum(),
+                obs_count=obs_count,
+                obs_sum=obs_sum,
+                obs_sum_sq=obs_sum_sq,
+                finite=finite,
+            )
+            carry = carry.replace(
+                state=_select(live, state, carry.state),
+                clock=clock,
+                alive=alive & ~finished,
+                episode_return=episode_return,
+            )
+            return (carry, running & ~finished, out), None
+
+        zero = jnp.zeros((), jnp.float32)
+        count = jnp.zeros((), jnp.int32)
+        obs_dim = obs_mean.shape[0]
+        out = WindowOut(
+            returns=jnp.zeros((self.num_envs,), jnp.float32),
+            episode_ended=~active,
+            env_steps=count,
+            simulated_steps=count,
+            completed_return_sum=zero,
+            completed_count=count,
+            obs_count=zero,
+            obs_sum=jnp.zeros((obs_dim,), jnp.float32),
+            obs_sum_sq=jnp.zeros((obs_dim,), jnp.float32),
+            finite=jnp.ones((), bool),
+        )
+        (carry, _, out), _ = jax.lax.scan(
+            step, (carry, active, out), jnp.arange(num_steps)
+        )
+        carry = carry.replace(
+            needs_reset=carry.needs_reset | (out.episode_ended & active)
+        )
+        return carry, out

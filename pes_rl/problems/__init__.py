@@ -1,0 +1,107 @@
+"""Problems: any unrolled computation the agents can train.
+
+A problem is an object with
+
+- ``horizon``: T, the length of one inner run (an episode, a training run);
+- ``init_params(key) -> params``: the mean parameters theta to start from
+  (a pytree);
+- ``init(key) -> state``: a fresh inner run;
+- ``step(params, state, key) -> (state, reward, done)``: one step of it
+  under ``params``, pure JAX and vmappable. ``key`` is shared by the two
+  members of an antithetic pair (common random numbers: the same
+  minibatch, the same noise). ``done`` ends the run early; the member then
+  absorbs (no reward) until its pair's run ends.
+
+``PES(problem=obj, ...)`` (and NRES, TruncatedES, FullES) trains it on the
+jitted engine. A problem that also has ``observation(state) -> obs [O]``
+can use ``obs_norm``: its ``step`` then takes a fourth argument, the
+normaliser ``(mean, inv_std)``, and its parameters' first layer must be a
+``Dense_0`` reading the normalised observation (``pes_rl.normalization``).
+The RL problem (``pes_rl.envs.brax_problem``) is one such.
+
+Shipped problems, by name: ``linear_quadratic``, ``influence_balancing``,
+``lr_schedule_toy``. ``register(name, factory)`` adds one; the CLI takes
+``--problem NAME`` or ``--problem module:factory``.
+"""
+
+import difflib
+import importlib
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from pes_rl.errors import ConfigError
+
+
+@runtime_checkable
+class Problem(Protocol):
+    horizon: int
+
+    def init_params(self, key: Any) -> Any: ...
+
+    def init(self, key: Any) -> Any: ...
+
+    def step(self, params: Any, state: Any, key: Any) -> tuple[Any, Any, Any]: ...
+
+
+_REGISTRY: dict[str, Callable[..., Problem]] = {}
+
+
+def register(name: str, factory: Callable[..., Problem]) -> None:
+    """Make ``factory(**kwargs)`` available as ``--problem NAME``."""
+    _REGISTRY[name] = factory
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def make(spec: str, **kwargs: Any) -> Problem:
+    """A problem from a registered name or ``module:factory``."""
+    if spec in _REGISTRY:
+        factory = _REGISTRY[spec]
+    elif ":" in spec:
+        module, _, attr = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(f"cannot load problem {spec!r}: {err}") from None
+    else:
+        close = difflib.get_close_matches(spec, names(), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(
+            f"unknown problem {spec!r}{hint} (registered: {', '.join(names())}; "
+            "or pass module:factory)"
+        )
+    try:
+        problem = factory(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"cannot build problem {spec!r}: {err}") from None
+    check(problem, spec)
+    return problem
+
+
+def check(problem: Any, name: str = "the problem") -> None:
+    """One line naming what a problem object lacks."""
+    missing = [
+        attr
+        for attr in ("horizon", "init_params", "init", "step")
+        if not hasattr(problem, attr)
+    ]
+    if missing:
+        raise ConfigError(f"{name} is not a Problem: it has no {', '.join(missing)}")
+    horizon = problem.horizon
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon <= 0:
+        raise ConfigError(
+            f"{name}'s horizon must be a positive integer, got {horizon!r}"
+        )
+
+
+def _register_shipped() -> None:
+    from pes_rl.problems import toys
+
+    register("linear_quadratic", toys.LinearQuadratic)
+    register("influence_balancing", toys.InfluenceBalancing)
+    register("lr_schedule_toy", toys.LRScheduleToy)
+
+
+_register_shipped()
