@@ -145,10 +145,10 @@ class ProblemBackend:
         carry = carry.replace(step_key=step_key)
         problem, partner = self.problem, jnp.asarray(self.partner)
         obs_mean = normalizer[0]
-        if self.observes:
-            step_all = jax.vmap(problem.step, in_axes=(0, 0, 0, None))
-        else:
-            step_all = jax.vmap(lambda p, s, k, _: problem.step(p, s, k))
+        step = (
+            problem.step if self.observes else lambda p, s, k, _: problem.step(p, s, k)
+        )
+        step_all = jax.vmap(step, in_axes=(0, 0, 0, None))
 
         def step(loop, t):
             carry, running, out = loop

@@ -148,6 +148,15 @@ def _episode_limit(env: gym.Env) -> int | None:
 BRAX_DEFAULT_HORIZON = 1000  # Brax's own training episode length
 
 
+def default_horizon(name: str) -> int | None:
+    """The episode limit an env name resolves to without building it: the
+    Gymnasium registry's, or Brax's default length for a Brax-only name."""
+    try:
+        return gym.spec(gymnasium_id(name)).max_episode_steps
+    except ConfigError:
+        return BRAX_DEFAULT_HORIZON
+
+
 def import_brax_envs():
     """``brax.envs``, without the lines its import prints about the optional
     MuJoCo Warp backend (a GPU-only dependency)."""

@@ -4,7 +4,9 @@ Reproduces the influence-balancing experiment of the PES paper (Vicol, Metz
 and Sohl-Dickstein, ICML 2021, arXiv 2112.13835, section 6), a task from
 Tallec and Ollivier ("Unbiased Online Recurrent Optimization", ICLR 2018,
 arXiv 1702.05043): a scalar theta with a positive short-term and a negative
-long-term influence on the loss (``influence_env.py``). PES, NRES (Li et al.
+long-term influence on the loss: the shipped problem
+``pes_rl.problems.toys.InfluenceBalancing`` on the jitted engine, its exact
+answers in ``influence_exact.py``. PES, NRES (Li et al.
 2023, arXiv 2304.12180) and truncated ES run from the same initial theta with
 the same truncation length K = 1 and particle count; the two unbiased online
 estimators settle at the optimum of the episode return (computed exactly from
@@ -15,7 +17,10 @@ moves away from it.
     python experiments/influence_balancing.py --quick    # about 20 s
 
 Writes ``influence_balancing.csv`` (theta after every update, per method and
-seed) and ``influence_balancing.png`` to ``--out`` and prints a summary table.
+seed) and ``influence_balancing.png`` to ``--out`` (default
+``experiments/results``; ``runs/quick/influence_balancing`` with ``--quick``)
+and prints a summary table. The same problem trains from the command line:
+``python -m pes_rl.train --problem influence_balancing``.
 """
 
 import argparse
@@ -23,13 +28,13 @@ import csv
 import time
 from pathlib import Path
 
-import influence_env  # registers the env; experiments/ is on sys.path
-import jax.numpy as jnp
+import influence_exact  # experiments/ is on sys.path
 import matplotlib
 import numpy as np
 from reproduce_common import output_dir
 
 from pes_rl.agents import NRES, PES, TruncatedES
+from pes_rl.problems.toys import InfluenceBalancing
 
 METHODS = {"PES": PES, "NRES": NRES, "TES": TruncatedES}
 COLORS = {"PES": "tab:blue", "NRES": "tab:green", "TES": "tab:red"}
@@ -47,7 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--updates", type=int, default=None, help="default 3000")
     parser.add_argument("--num-particles", type=int, default=100)
     parser.add_argument("--truncation-length", type=int, default=1)
-    parser.add_argument("--horizon", type=int, default=influence_env.HORIZON)
+    parser.add_argument("--horizon", type=int, default=200)
     parser.add_argument("--sigma", type=float, default=0.1)
     # The effect of theta on s[0] arrives over about 40 steps, a delayed
     # feedback loop: steps much above 2e-4 make PES and NRES oscillate and
@@ -66,17 +71,15 @@ def parse_args() -> argparse.Namespace:
 def run(cls, seed: int, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     """Theta and cumulative env steps before the first and after every update."""
     agent = cls(
-        env=influence_env.ENV_NAME,
+        problem=InfluenceBalancing(horizon=args.horizon, theta0=args.theta0),
         num_particles=args.num_particles,
         truncation_length=args.truncation_length,
-        horizon=args.horizon,
         sigma=args.sigma,
         learning_rate=args.learning_rate,
         optimizer="sgd",
         fitness_shaping="none",
         seed=seed,
     )
-    agent.theta = jnp.array([args.theta0], jnp.float32)
     thetas, steps = [args.theta0], [0]
     for _ in range(args.updates):
         info = agent.update()
@@ -108,8 +111,8 @@ def plot(path: Path, traces: dict, optimum: float, args: argparse.Namespace) -> 
     # The sign of the exact gradient against the direction truncated ES follows.
     high = max(args.theta0, max(np.max(r) for r in traces["TES"])) + 0.2
     grid = np.linspace(min(optimum, 0.0) - 0.5, high, 121)
-    exact = np.asarray(influence_env.exact_gradient(grid, args.horizon))
-    trunc = np.asarray(influence_env.truncated_gradient(grid, args.horizon))
+    exact = np.asarray(influence_exact.exact_gradient(grid, horizon=args.horizon))
+    trunc = np.asarray(influence_exact.truncated_gradient(grid, horizon=args.horizon))
     ax_grad.plot(grid, exact / np.abs(exact).max(), color="k", label="exact gradient")
     ax_grad.plot(
         grid,
@@ -137,7 +140,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    optimum = influence_env.optimum(args.horizon)
+    optimum = influence_exact.optimum(args.horizon)
     traces: dict[str, list[np.ndarray]] = {}
     rows = []
     for name, cls in METHODS.items():
@@ -163,9 +166,9 @@ def main() -> None:
     )
     print(
         f"true optimum theta* = {optimum:.4f}; exact gradient at theta0 = "
-        f"{float(influence_env.exact_gradient(args.theta0, args.horizon)):+.1f}, "
+        f"{float(influence_exact.exact_gradient(args.theta0, args.horizon)):+.1f}, "
         "truncated (K=1) = "
-        f"{float(influence_env.truncated_gradient(args.theta0, args.horizon)):+.1f}"
+        f"{float(influence_exact.truncated_gradient(args.theta0, args.horizon)):+.1f}"
     )
     print(f"| method | final theta | mean of last {tail} updates | theta* |")
     print("|---|---|---|---|")

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-
-from pes_rl.envs.registry import ALIASES, BRAX_DEFAULT_HORIZON, gymnasium_id
+from pes_rl.config import expected_windows, window_length
+from pes_rl.envs.registry import ALIASES, default_horizon
 from pes_rl.errors import ConfigError
 from pes_rl.presets import PRESETS, preset_for
+from pes_rl.problems import make as make_problem
 from pes_rl.schedules import LinearDecay
 
 ALGOS = ("pes", "nres", "tes", "es")
@@ -30,6 +30,10 @@ class TrainConfig:
     env: str = "swimmer"
     """Alias (swimmer, halfcheetah, hopper, walker2d, ant, linear_quadratic),
     Gymnasium id, or module:EnvId."""
+    problem: str | None = None
+    """Train a Problem instead of an environment, on the jitted engine: a
+    registered name (linear_quadratic, influence_balancing, lr_schedule_toy)
+    or module:factory."""
     algo: str = "pes"
     """pes, nres, tes (truncated ES) or es (full-episode ES)."""
     backend: str = "auto"
@@ -102,50 +106,37 @@ class TrainConfig:
     """Not a flag: constructor arguments for the environment."""
 
     def agent_kwargs(self) -> dict[str, Any]:
+        """The agent's arguments: flags mapped to the agent's config, decays
+        over the run's budget (``pes_rl.config`` holds the rules)."""
         keys = (
             "backend num_particles truncation_length horizon sigma learning_rate "
             "optimizer fitness_shaping policy hidden_sizes obs_norm stagger seed "
             "brax_physics"
         ).split()
         kwargs = {k: getattr(self, k) for k in keys}
+        if self.problem is not None:
+            kwargs["problem"] = problem = make_problem(self.problem)
+            horizon = problem.horizon
+        else:
+            kwargs["env"] = self.env
+            kwargs["env_kwargs"] = self.env_kwargs or None
+            horizon = self.horizon or default_horizon(self.env)
+        window = window_length(self.truncation_length, horizon, self.algo == "es")
+        envs = self.num_particles + (self.algo == "tes")
         kwargs["num_devices"] = self.devices
         kwargs["updates_per_call"] = self.updates_per_call or max(
-            1, self.eval_every // max(1, self._envs() * self._window())
+            1, self.eval_every // max(1, envs * window)
         )
         # This process steps a block of envs too: one worker per other core.
         kwargs["num_workers"] = (
             max(1, (os.cpu_count() or 2) - 1) if self.async_envs else 0
         )
-        if self.sigma_final is not None:
-            kwargs["sigma"] = LinearDecay(
-                self.sigma, self.sigma_final, self._expected_windows()
-            )
-        if self.learning_rate_final is not None:
-            kwargs["learning_rate"] = LinearDecay(
-                self.learning_rate, self.learning_rate_final, self._expected_windows()
-            )
-        return {"env": self.env, "env_kwargs": self.env_kwargs or None, **kwargs}
-
-    def _expected_windows(self) -> int:
-        """Windows (and so updates) the run's budget buys when every
-        particle is stepped for the whole window: the decay length."""
-        # Invalid sizes are reported by the agent's validation, not here.
-        return max(1, self.total_steps // max(1, self._envs() * self._window()))
-
-    def _envs(self) -> int:
-        return self.num_particles + (1 if self.algo == "tes" else 0)
-
-    def _window(self) -> int:
-        horizon = self.horizon
-        if horizon is None:
-            try:
-                horizon = gym.spec(gymnasium_id(self.env)).max_episode_steps
-            except ConfigError:  # a Brax-only name: Brax's default length
-                horizon = BRAX_DEFAULT_HORIZON
-        window = self.truncation_length
-        if horizon is not None:  # without one the agent reports the error
-            window = horizon if self.algo == "es" else min(window, horizon)
-        return window
+        windows = expected_windows(self.total_steps, envs, window)
+        for name in ("sigma", "learning_rate"):
+            final = getattr(self, f"{name}_final")
+            if final is not None:
+                kwargs[name] = LinearDecay(getattr(self, name), final, windows)
+        return kwargs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -255,9 +246,10 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     ``--resume DIR`` the run's own config is the base."""
     first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     first.add_argument("--env", default=TrainConfig.env)
+    first.add_argument("--problem")
     first.add_argument("--algo", default=TrainConfig.algo)
     known, _ = first.parse_known_args(argv)
-    name = preset_name(known.env)
+    name = preset_name(known.problem or known.env)
     preset = preset_for(name, known.algo) if name else {}
     label = f"the {name} preset" if name else ""
     args = vars(_parser(preset, label).parse_args(argv))
@@ -277,7 +269,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
 def surprises(config: TrainConfig, warm_up_steps: int) -> list[str]:
     """Legal but surprising settings, worth a ``warning:`` line once the
     run is known to be valid."""
-    name = preset_name(config.env)
+    name = preset_name(config.problem or config.env)
     preset = preset_for(name, config.algo) if name else {}
     lines = []
     for key in ("sigma", "learning_rate"):
@@ -298,8 +290,18 @@ def surprises(config: TrainConfig, warm_up_steps: int) -> list[str]:
     return lines
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def _check_combinations(config: TrainConfig, given: dict[str, Any]) -> None:
     """Flags that cannot take effect with the others are errors."""
+    if config.problem is not None:
+        env_only = "env policy hidden_sizes backend brax_physics async_envs horizon"
+        for name in env_only.split():
+            if name in given:
+                raise ConfigError(f"{_flag(name)} does not apply to --problem")
+        return
     if "hidden_sizes" in given and config.policy != "mlp":
         raise ConfigError("--hidden-sizes needs --policy mlp")
     brax_only = [k for k in ("brax_physics", "updates_per_call") if k in given]

@@ -74,6 +74,31 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
 }
+# Problems (python -m pes_rl.train --problem NAME). The learning-rate toy
+# takes the PES paper's settings (toy_regression.py: 50 pairs, K = 10, sigma
+# 0.3, Adam 0.01), influence balancing experiments/influence_balancing.py's.
+PRESETS["lr_schedule_toy"] = {
+    "common": {
+        "num_particles": 100,
+        "truncation_length": 10,
+        "sigma": 0.3,
+        "learning_rate": 0.01,
+        "optimizer": "adam",
+        "total_steps": 2_000_000,
+        "eval_every": 100_000,
+    }
+}
+PRESETS["influence_balancing"] = {
+    "common": {
+        "num_particles": 100,
+        "truncation_length": 1,
+        "sigma": 0.1,
+        "learning_rate": 2e-4,
+        "optimizer": "sgd",
+        "total_steps": 300_000,
+        "eval_every": 30_000,
+    }
+}
 for _name in ("hopper", "walker2d", "ant"):
     PRESETS[_name] = {"common": dict(PRESETS["halfcheetah"]["common"])}
 

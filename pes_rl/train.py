@@ -91,7 +91,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         run_dir = (
             Path(config.run_dir)
             if config.run_dir is not None
-            else default_run_dir(config.env, config.algo, config.seed)
+            else default_run_dir(config.problem or config.env, config.algo, config.seed)
         )
         check_new(run_dir)
         agent = ALGORITHMS[config.algo](**kwargs)
@@ -111,7 +111,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             "backend": agent.backend_name,
         }
         (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
-    preset = preset_name(config.env)
+    preset = preset_name(config.problem or config.env)
     print(
         f"{type(agent).__name__} on {agent.env_name} ({agent.backend_name} backend, "
         f"{agent.device_description}), N={agent.num_particles}, "

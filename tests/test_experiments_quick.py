@@ -84,3 +84,17 @@ def test_quick_output_never_goes_to_the_committed_results(monkeypatch):
     assert output_dir(None, True, "x") == Path("runs/quick/x")
     with pytest.raises(SystemExit, match="--quick does not write"):
         output_dir(str(RESULTS), True, "x")
+
+
+@pytest.mark.slow
+def test_lr_schedule_toy_quick(tmp_path):
+    stdout, out = run_quick("lr_schedule_toy.py", tmp_path, "lr_schedule_toy")
+    assert (out / "lr_schedule_toy.png").stat().st_size > 0
+    final = {}
+    for row in read_csv(out / "lr_schedule_toy.csv"):
+        final[row["method"]] = float(row["meta_loss"])  # the last row wins
+    # From (-4, -4) the unbiased online estimators reach the global optimum's
+    # valley (meta-loss ~560); truncated ES stalls on the plateau (~2420).
+    assert final["PES"] < 700 and final["NRES"] < 700, final
+    assert final["TES"] > 2000, final
+    assert "| TES |" in stdout

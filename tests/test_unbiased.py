@@ -26,6 +26,7 @@ from lq_exact import linear, staggered_gradient, window_jacobian
 
 from pes_rl import estimators
 from pes_rl.agents import NRES, PES, FullES, TruncatedES
+from pes_rl.problems.toys import LinearQuadratic
 from pes_rl.schedules import LinearDecay
 
 HORIZON, WINDOW = 20, 5
@@ -48,12 +49,18 @@ TRUE_PER_WINDOW = staggered_gradient(linear, THETA, HORIZON, WINDOW)
 TRUNCATED_PER_WINDOW = jnp.einsum("wwd->d", JACOBIAN) / NUM_WINDOWS
 
 
-BACKENDS = ["gymnasium", "brax"]
+# The toy as an env on both backends, and as a Problem on the jitted engine.
+ENV_BACKENDS = ["gymnasium", "brax"]
+BACKENDS = [*ENV_BACKENDS, "problem"]
+LQ_PROBLEM = LinearQuadratic(horizon=HORIZON)  # one object: shared compiles
 
 
-def make_agent(cls, seed, sigma=SIGMA, optimizer=FROZEN, **kwargs):
+def make_agent(cls, seed, sigma=SIGMA, optimizer=FROZEN, backend="gymnasium", **kwargs):
+    task = {"problem": LQ_PROBLEM}
+    if backend != "problem":
+        task = {"env": "linear_quadratic", "backend": backend}
     agent = cls(
-        env="linear_quadratic",
+        **task,
         num_particles=NUM_PARTICLES,
         truncation_length=WINDOW,
         horizon=HORIZON,
@@ -170,7 +177,7 @@ def obs_norm_errors(cls, backend: str, optimizer=FROZEN) -> np.ndarray:
     return np.array(errors)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", ENV_BACKENDS)
 @pytest.mark.parametrize("cls", [PES, NRES])
 def test_unbiased_under_the_normaliser_in_force(cls, backend):
     # Observations [1, t/T] change within an episode and the statistics move

@@ -86,7 +86,8 @@ class LRScheduleToy:
     """SGD on ``toy_regression_loss`` from x = (1, 1) for ``horizon`` steps
     with ``lr_t = (1 - t/T) exp(theta_0) + (t/T) exp(theta_1)`` (weight decay
     1e-10, as the paper's code); the reward of a step is minus the loss after
-    it."""
+    it. The log learning rates are clipped to [-20, 10] so that a wild
+    theta (a bad outer step size) gives a finite loss, not an overflow."""
 
     weight_decay = 1e-10
 
@@ -101,7 +102,8 @@ class LRScheduleToy:
 
     def learning_rate(self, params: jax.Array, t: jax.Array) -> jax.Array:
         fraction = t / self.horizon
-        return (1 - fraction) * jnp.exp(params[0]) + fraction * jnp.exp(params[1])
+        rates = jnp.exp(jnp.clip(params, -20.0, 10.0))
+        return (1 - fraction) * rates[0] + fraction * rates[1]
 
     def step(self, params: jax.Array, state: dict, key: jax.Array):
         x = state["x"]

@@ -1,0 +1,170 @@
+"""Problems on the jitted engine: a user's own, the shipped ones, their
+parity with the environment form, shared keys within a pair, the CLI."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from custom_problem import NoisyRegression
+
+from pes_rl.agents import NRES, PES, TruncatedES
+from pes_rl.envs.problem_backend import ProblemBackend
+from pes_rl.errors import ConfigError
+from pes_rl.problems import make
+from pes_rl.problems.toys import InfluenceBalancing, LinearQuadratic, LRScheduleToy
+from pes_rl.train import main
+
+TESTS = Path(__file__).parent
+
+
+def test_a_users_problem_trains_from_python():
+    agent = PES(
+        problem=NoisyRegression(),
+        num_particles=16,
+        truncation_length=5,
+        sigma=0.3,
+        learning_rate=0.05,
+        optimizer="adam",
+        seed=0,
+    )
+    before = agent.evaluate(4)
+    agent.learn(20_000, progress_bar=False)
+    # A larger learning rate fits the regression faster: theta goes up.
+    assert float(agent.theta[0]) > -2.5
+    assert agent.evaluate(4) > before
+    with pytest.raises(ConfigError, match="a Problem has no observations"):
+        agent.predict(np.zeros(2))
+
+
+def test_a_users_problem_trains_from_the_cli(tmp_path):
+    run_dir = tmp_path / "run"
+    out = subprocess.run(
+        [sys.executable, "-m", "pes_rl.train", "--problem", "custom_problem:make"]
+        + ["--num-particles", "16", "--truncation-length", "5", "--sigma", "0.3"]
+        + ["--learning-rate", "0.05", "--optimizer", "adam"]
+        + ["--total-steps", "20000", "--eval-every", "5000", "--no-progress"]
+        + ["--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(TESTS), "PATH": ""},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "PES on NoisyRegression (jax backend" in out.stderr
+    lines = [
+        json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().split("\n") if x
+    ]
+    assert (
+        lines[-1]["env_steps"] >= 20000
+        and lines[-1]["eval_return"] > lines[0]["eval_return"]
+    )
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["problem"] == "custom_problem:make"
+
+
+@pytest.mark.parametrize("cls", [PES, NRES, TruncatedES])
+def test_the_linear_quadratic_problem_matches_its_environment_form(cls):
+    settings = dict(num_particles=8, truncation_length=5, sigma=0.1, seed=3)
+    settings |= dict(learning_rate=0.01, fitness_shaping="std")
+    env_form = cls(env="linear_quadratic", **settings)
+    problem_form = cls(problem=LinearQuadratic(), **settings)
+    for _ in range(6):
+        expected, got = env_form.update(), problem_form.update()
+        np.testing.assert_allclose(
+            got["window_return"], expected["window_return"], rtol=1e-4
+        )
+        np.testing.assert_allclose(got["grad"], expected["grad"], rtol=1e-3, atol=1e-3)
+        assert got["env_steps"] == expected["env_steps"]
+    np.testing.assert_allclose(problem_form.theta, env_form.theta, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        problem_form.evaluate_episodes(2), env_form.evaluate_episodes(2), rtol=1e-4
+    )
+
+
+class KeyEcho:
+    """Reward: a uniform number drawn from the step key."""
+
+    horizon = 10
+
+    def init_params(self, key):
+        return jnp.zeros(1)
+
+    def init(self, key):
+        return jax.random.uniform(key)
+
+    def step(self, params, state, key):
+        return state, jax.random.uniform(key) + state, jnp.zeros((), bool)
+
+
+def test_pair_members_share_their_reset_and_step_keys():
+    backend = ProblemBackend(KeyEcho(), 6)
+    carry = backend.init(jax.random.key(0))
+    params = jnp.zeros((6, 1))
+    normalizer = (jnp.zeros(0), jnp.ones(0))
+    _, out = jax.jit(backend.unroll, static_argnums=3)(
+        carry, params, normalizer, 5, jnp.ones(6, bool)
+    )
+    returns = np.asarray(out.returns).reshape(3, 2)
+    np.testing.assert_array_equal(returns[:, 0], returns[:, 1])
+    assert len(set(returns[:, 0].tolist())) == 3
+
+
+@pytest.mark.parametrize(
+    "problem", [LinearQuadratic(), InfluenceBalancing(), LRScheduleToy()]
+)
+def test_shipped_problems_step_jitted_and_vmapped(problem):
+    key = jax.random.key(1)
+    params = jax.vmap(lambda _: problem.init_params(key))(jnp.arange(3))
+    states = jax.vmap(problem.init)(jax.random.split(key, 3))
+    step = jax.jit(jax.vmap(problem.step))
+    states, rewards, done = step(params, states, jax.random.split(key, 3))
+    assert rewards.shape == (3,) and done.shape == (3,)
+    assert np.isfinite(np.asarray(rewards)).all()
+
+
+def test_problems_by_name_and_their_errors():
+    assert make("lr_schedule_toy").horizon == 100
+    assert make("custom_problem:make").horizon == 20
+    with pytest.raises(ConfigError, match="did you mean lr_schedule_toy"):
+        make("lr_schedule_tyo")
+    with pytest.raises(ConfigError, match="not a Problem: it has no horizon, init_"):
+        PES(problem=object())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--problem", "no_such_problem"], "unknown problem"),
+        (
+            ["--problem", "lr_schedule_toy", "--policy", "mlp"],
+            "--policy does not apply",
+        ),
+        (["--problem", "lr_schedule_toy", "--env", "swimmer"], "--env does not apply"),
+        (["--problem", "lr_schedule_toy", "--obs-norm"], "obs_norm needs"),
+    ],
+)
+def test_bad_problem_input_is_one_line(args, message, tmp_path, capsys):
+    run_dir = tmp_path / "r"
+    assert main([*args, "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and message in err, err
+    assert not run_dir.exists()
+
+
+def test_a_problem_run_resumes(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    args = ["--problem", "lr_schedule_toy", "--eval-every", "20000", "--no-progress"]
+    assert main([*args, "--total-steps", "40000", "--run-dir", run_dir]) == 0
+    assert main(["--resume", run_dir, "--total-steps", "80000"]) == 0
+    lines = [
+        json.loads(x)
+        for x in Path(run_dir, "metrics.jsonl").read_text().split("\n")
+        if x
+    ]
+    steps = [line["env_steps"] for line in lines]
+    assert steps == sorted(set(steps)) and steps[-1] >= 80000
