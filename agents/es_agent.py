@@ -57,10 +57,8 @@ class ESAgent:
         brax_physics: str | None = None,
         problem: Any = None,
     ):
-        kwargs = dict(locals())
-        del kwargs["self"]
-        kwargs["hidden_sizes"] = tuple(hidden_sizes)
-        config = AgentConfig(**kwargs)
+        kwargs = {k: v for k, v in locals().items() if k != "self"}
+        config = AgentConfig(**{**kwargs, "hidden_sizes": tuple(hidden_sizes)})
         config.validate()
         self.config = config
         streams = key_streams(seed)
@@ -317,11 +315,7 @@ class ESAgent:
             },
         )
 
-    @staticmethod
-    def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-        """The saved state as a dict; ``ValueError`` for a file that is not a
-        readable pes_rl checkpoint."""
-        return checkpoints.read(path)
+    read_checkpoint = staticmethod(checkpoints.read)
 
     @classmethod
     def load(cls, path: str | os.PathLike, **overrides: Any) -> "ESAgent":
@@ -334,10 +328,8 @@ class ESAgent:
 
     @classmethod
     def from_checkpoint(cls, saved: dict[str, Any], **overrides: Any) -> "ESAgent":
-        if cls is ESAgent:
-            from pes_rl.agents import ALGORITHMS
-
-            cls = {c.__name__: c for c in ALGORITHMS.values()}[saved["algorithm"]]
+        if cls is ESAgent:  # the saved agent's class: PES, NRES, ...
+            cls = {c.__name__: c for c in ESAgent.__subclasses__()}[saved["algorithm"]]
         agent = cls(**{**saved["config"], **overrides})
         state: TrainState = pack_state(saved["state"])
         if saved.get("particles") is None:  # restart: clear the accumulators

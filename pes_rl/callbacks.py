@@ -15,6 +15,7 @@ each device call's last update) and stops training by returning False:
     )
 """
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -194,3 +195,36 @@ class StopOnReturn(Callback):
 
     def on_update(self, agent, info):
         return False if agent.last_eval_return >= self.threshold else None
+
+
+class TensorBoardCallback(Callback):
+    """Per update: window return, training episode return, env-steps/s,
+    gradient norm, sigma and the learning rate, against training env steps,
+    into a ``tensorboardX.SummaryWriter`` (``tensorboard_writer``)."""
+
+    def __init__(self, writer):
+        self.writer = writer
+        self.last: tuple[float, int] | None = None
+
+    def on_update(self, agent, info):
+        now, steps = time.perf_counter(), agent.env_steps
+        if self.last is not None and now > self.last[0]:
+            rate = (steps - self.last[1]) / (now - self.last[0])
+            self.writer.add_scalar("train/env_steps_per_s", rate, steps)
+        self.last = (now, steps)
+        for name in ("window_return", "grad_norm", "train_episode_return"):
+            if not math.isnan(info[name]):
+                self.writer.add_scalar(f"train/{name}", info[name], steps)
+        self.writer.add_scalar("train/sigma", agent.sigma, steps)
+        self.writer.add_scalar("train/learning_rate", agent.learning_rate, steps)
+        return None
+
+
+def tensorboard_writer(run_dir: str | Path, purge_step: int | None = None):
+    """Event files in ``RUN_DIR/tensorboard``; on a resume, events past
+    ``purge_step`` (work redone) are purged."""
+    from tensorboardX import SummaryWriter
+
+    return SummaryWriter(
+        str(Path(run_dir) / "tensorboard"), purge_step=purge_step, flush_secs=10
+    )

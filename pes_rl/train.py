@@ -18,7 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pes_rl.callbacks import Callback, CheckpointCallback, EvalCallback
+from pes_rl.callbacks import (
+    Callback,
+    CheckpointCallback,
+    EvalCallback,
+    TensorBoardCallback,
+    tensorboard_writer,
+)
 from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
 from pes_rl.cli_config import (
     ALGOS,
@@ -125,7 +131,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     eval_seconds = loop_state.get("eval_seconds", 0.0)
     finished = False
     # On resume, events logged after the checkpoint are purged: work redone.
-    writer = _tensorboard(run_dir, purge_step=agent.env_steps if resume else None)
+    writer = tensorboard_writer(run_dir, agent.env_steps if resume else None)
 
     def loop_state_now() -> dict[str, Any]:
         return {
@@ -168,7 +174,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     )
     evaluations.next_eval = loop_state.get("next_eval")
     stop = _SignalStop(checkpoints)
-    logger = _TensorBoardLogger(writer, start)
+    logger = TensorBoardCallback(writer)
     try:
         with stop.installed():
             agent.learn(
@@ -271,37 +277,6 @@ class _SignalStop(Callback):
             return None
         self.checkpoints.save(agent)
         return False
-
-
-class _TensorBoardLogger(Callback):
-    """Per update: window return, env-steps/s, gradient norm, sigma and the
-    learning rate, against training env steps."""
-
-    def __init__(self, writer, start: float):
-        self.writer = writer
-        self.start = start
-        self.last: tuple[float, int] | None = None
-
-    def on_update(self, agent, info):
-        now, steps = time.perf_counter(), agent.env_steps
-        if self.last is not None and now > self.last[0]:
-            rate = (steps - self.last[1]) / (now - self.last[0])
-            self.writer.add_scalar("train/env_steps_per_s", rate, steps)
-        self.last = (now, steps)
-        for name in ("window_return", "grad_norm", "train_episode_return"):
-            if not math.isnan(info[name]):
-                self.writer.add_scalar(f"train/{name}", info[name], steps)
-        self.writer.add_scalar("train/sigma", agent.sigma, steps)
-        self.writer.add_scalar("train/learning_rate", agent.learning_rate, steps)
-        return None
-
-
-def _tensorboard(run_dir: Path, purge_step: int | None = None):
-    from tensorboardX import SummaryWriter
-
-    return SummaryWriter(
-        str(run_dir / "tensorboard"), purge_step=purge_step, flush_secs=10
-    )
 
 
 def _init_distributed(config: TrainConfig) -> None:
