@@ -131,7 +131,7 @@ class HostLoop:
 
     @property
     def device_description(self) -> str:
-        workers = getattr(self.backend.pool, "num_workers", 0)
+        workers = self.backend.num_workers
         return f"cpu, {workers} worker processes" if workers else "cpu"
 
     def close(self) -> None:

@@ -54,6 +54,7 @@ class GymnasiumBackend:
         num_workers: int = 0,
     ):
         """``num_workers`` > 0 steps the envs in that many worker processes."""
+        self.num_workers = num_workers if num_envs > 1 else 0
         if num_workers > 0 and num_envs > 1:
             self.pool = ProcessPool(make_env, num_envs, num_workers)
         else:

@@ -234,6 +234,8 @@ def record(
     """One episode of the mean policy: an HTML viewer for a Brax agent, a
     video otherwise."""
     html = Path(path).suffix == ".html"
+    if agent.module is None:
+        raise ConfigError(f"{agent.env_name} is a Problem: it has no video to record")
     if getattr(agent, "backend_name", "gymnasium") == "brax":
         if not html:
             raise ConfigError("a Brax agent records an HTML viewer: use a .html path")

@@ -168,3 +168,25 @@ def test_a_problem_run_resumes(tmp_path, capsys):
     ]
     steps = [line["env_steps"] for line in lines]
     assert steps == sorted(set(steps)) and steps[-1] >= 80000
+
+
+def test_the_readme_problem_example_runs(capsys):
+    readme = (TESTS.parent / "README.md").read_text()
+    section = readme.split("## Problems: PES for any unrolled computation")[1]
+    code = section.split("```python\n")[1].split("```")[0]
+    exec(compile(code, "README.md", "exec"), {})
+    theta = capsys.readouterr().out
+    assert theta.startswith("[") and "]" in theta
+
+
+def test_evaluate_a_problem_run_and_refuse_its_video(tmp_path, capsys):
+    from pes_rl import evaluate
+
+    run_dir = str(tmp_path / "run")
+    args = ["--problem", "influence_balancing", "--total-steps", "20000"]
+    assert main([*args, "--eval-every", "10000", "--run-dir", run_dir]) == 0
+    capsys.readouterr()
+    assert evaluate.main([run_dir, "--episodes", "2"]) == 0
+    assert "PES on InfluenceBalancing" in capsys.readouterr().out
+    assert evaluate.main([run_dir, "--video", str(tmp_path / "x.mp4")]) == 2
+    assert "has no video" in capsys.readouterr().err
