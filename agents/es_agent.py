@@ -162,10 +162,10 @@ class ESAgent:
             self.env_steps += int(metrics.env_steps[i])
             self.simulated_steps += int(metrics.simulated_steps[i])
             if not metrics.finite[i]:
-                problem = getattr(self.loop, "problem", None) or (
-                    "non-finite reward, observation or gradient"
+                failure = (
+                    self.loop.failure or "non-finite reward, observation or gradient"
                 )
-                raise NonFiniteError(f"{problem} in update {self.num_updates + 1}")
+                raise NonFiniteError(f"{failure} in update {self.num_updates + 1}")
             if not learn[i]:
                 continue
             self.num_updates += 1
@@ -207,7 +207,7 @@ class ESAgent:
             self._warm_up()
         per_update = self.num_envs * self.truncation_length
         remaining = max(1, -(-(total_env_steps - self.env_steps) // per_update))
-        num = min(getattr(self.loop, "per_call", 1), remaining)
+        num = min(self.loop.per_call, remaining)
         return self._run(np.ones((num, self.num_envs), bool), np.ones(num, bool))
 
     def update(self) -> dict[str, Any]:

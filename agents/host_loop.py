@@ -49,7 +49,8 @@ class HostLoop:
         self._eval_backends: dict[int, GymnasiumBackend] = {}
         self.last_call_seconds: float | None = None
         self.compile_seconds = None
-        self.problem: str | None = None  # what made the last window non-finite
+        self.per_call = 1  # windows per call of run() in learn()
+        self.failure: str | None = None  # what made the last window non-finite
 
     def window(self, ts: TrainState, active: np.ndarray, learn: bool):
         ts, thetas, (mean, inv_std) = self.fns.ask(ts)
@@ -66,7 +67,7 @@ class HostLoop:
             collect_obs=self.obs_norm,
             center=np.asarray(mean, np.float64),
         )
-        self.problem = result.problem
+        self.failure = result.problem
         window = WindowOut(
             returns=jnp.asarray(result.returns, jnp.float32),
             episode_ended=jnp.asarray(result.episode_ended),

@@ -223,6 +223,7 @@ class JaxLoop:
 
     def __init__(self, engine: JaxEngine, resets_key: jax.Array, ts, per_call: int):
         self.engine, self.per_call = engine, per_call
+        self.failure = None  # the engine cannot tell which step was not finite
         self.carry = engine.place_carry(engine.init_carry(resets_key))
         engine.start_compile(self.carry, engine.place(ts), per_call)
         self.last_call_seconds: float | None = None
