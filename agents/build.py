@@ -25,7 +25,7 @@ from pes_rl.envs.gymnasium_backend import GymnasiumBackend, pair_partners
 from pes_rl.envs.registry import brax_factory, gymnasium_factory
 from pes_rl.errors import ConfigError
 from pes_rl.keys import EVAL_SEED, KeyStreams, numpy_rng
-from pes_rl.normalization import first_layer
+from pes_rl.normalization import first_layer, reexpress_params
 from pes_rl.policies import make_policy
 from pes_rl.problems import check
 from pes_rl.train_state import TrainState, init_stats, make_update
@@ -83,6 +83,17 @@ class Built:
     problem: Any  # what the jitted engine runs (None on the host loop)
 
 
+@dataclass
+class _Task:
+    backend_name: str
+    name: str
+    horizon: int
+    module: Any
+    problem: Any
+    host: GymnasiumBackend | None
+    make_env: Callable | None
+
+
 def build(
     config: AgentConfig,
     estimator_factory: Callable,
@@ -97,16 +108,28 @@ def build(
     mean_particle = config.num_particles if window_start == "shared" else None
     if mean_particle is not None:
         partner[mean_particle] = mean_particle
-    backend_name = "jax" if config.problem is not None else None
-    backend_name = backend_name or resolve_backend(config.backend)
-    host = None
+    task = _task(config, num_envs, partner, streams)
+    try:
+        return _assemble(
+            config, task, estimator_factory, window_start, streams, partner
+        )
+    except BaseException:
+        if task.host is not None:  # worker processes, if any
+            task.host.close()
+        raise
+
+
+def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
+    """What the particles run: a Problem, a Brax env with the policy (a
+    Problem too), or Gymnasium envs on the host."""
     if config.problem is not None:
-        problem, module = config.problem, None
+        problem = config.problem
         check(problem)
-        horizon, name = problem.horizon, type(problem).__name__
+        name, horizon = type(problem).__name__, problem.horizon
         if config.horizon not in (None, horizon):
             raise ConfigError(f"{name} sets its own horizon ({horizon})")
-    elif backend_name == "brax":
+        return _Task("jax", name, horizon, None, problem, None, None)
+    if resolve_backend(config.backend) == "brax":
         env, horizon, name = _BRAX_ENVS.get(
             (_key_of(config.env), config.horizon, repr(config.env_kwargs))
             + (config.brax_physics,),
@@ -115,22 +138,35 @@ def build(
             ),
         )
         module = _policy(config, int(env.action_size))
-        problem = EnvProblem(env, module, horizon)
-    else:
-        make_env, horizon, name = gymnasium_factory(
-            config.env, config.horizon, config.env_kwargs
+        return _Task(
+            "brax", name, horizon, module, EnvProblem(env, module, horizon), None, None
         )
-        host = GymnasiumBackend(
-            make_env,
-            num_envs,
-            horizon,
-            seed=numpy_rng(streams.resets),
-            partner=partner,
-            num_workers=config.num_workers,
-        )
-        module, problem = _policy(config, host.action_dim), None
-    window = window_length(config.truncation_length, horizon, window_start == "reset")
+    make_env, horizon, name = gymnasium_factory(
+        config.env, config.horizon, config.env_kwargs
+    )
+    host = GymnasiumBackend(
+        make_env,
+        num_envs,
+        horizon,
+        seed=numpy_rng(streams.resets),
+        partner=partner,
+        num_workers=config.num_workers,
+    )
+    try:
+        module = _policy(config, host.action_dim)
+    except BaseException:
+        host.close()
+        raise
+    return _Task("gymnasium", name, horizon, module, None, host, make_env)
 
+
+def _assemble(config, task: _Task, estimator_factory, window_start, streams, partner):
+    num_envs = len(partner)
+    mean_particle = config.num_particles if window_start == "shared" else None
+    window = window_length(
+        config.truncation_length, task.horizon, window_start == "reset"
+    )
+    module, problem, host = task.module, task.problem, task.host
     if module is not None:
         obs_dim = host.obs_dim if host is not None else problem.obs_dim
         params = _init(module.init, streams.init, jnp.zeros((obs_dim,), jnp.float32))
@@ -138,19 +174,13 @@ def build(
         params = _init(problem.init_params, streams.init)
         obs_dim = 0
         if hasattr(problem, "observation"):
-            obs_dim = int(
-                jax.eval_shape(problem.observation, problem.init(streams.init)).shape[0]
-            )
-    layer = first_layer(params)
-    if config.obs_norm and (layer is None or layer["kernel"].shape[0] != obs_dim):
-        if host is not None:
-            host.close()
-        raise ConfigError(
-            "obs_norm needs a policy whose first layer is a Dense layer named "
-            "Dense_0 reading the observation (the linear and mlp policies): "
-            "the agent re-expresses it when the statistics change"
-        )
+            first = jax.eval_shape(problem.init, streams.init)
+            obs_dim = int(jax.eval_shape(problem.observation, first).shape[0])
+    params = jax.tree.map(jnp.asarray, params)
+    if config.obs_norm:
+        _check_reexpressible(module, problem, params, obs_dim)
     # Without a bias in the first layer, observations are scaled, not centred.
+    layer = first_layer(params)
     center_obs = layer is not None and "bias" in layer
     theta, unravel = ravel_pytree(params)
     theta = theta.astype(jnp.float32)
@@ -198,13 +228,13 @@ def build(
         def make_eval_backend(count: int) -> GymnasiumBackend:
             alone = np.arange(count)  # no pairs: each env its own partner
             return GymnasiumBackend(
-                make_env, count, horizon, EVAL_SEED, alone, config.num_workers
+                task.make_env, count, task.horizon, EVAL_SEED, alone, config.num_workers
             )
 
         loop = HostLoop(
             fns,
             host,
-            make_env,
+            task.make_env,
             make_eval_backend,
             window,
             mean_particle,
@@ -212,7 +242,7 @@ def build(
         )
     else:
         problem_key = (
-            (id(problem.env), _key_of(module), horizon)
+            (id(problem.env), _key_of(module), task.horizon)
             if isinstance(problem, EnvProblem)
             else _key_of(problem)
         )
@@ -232,9 +262,43 @@ def build(
         )
         loop = JaxLoop(engine, streams.resets, state, config.updates_per_call)
     return Built(
-        loop, state, unravel, backend_name, name, horizon, window, num_envs, module,
-        problem,
+        loop, state, unravel, task.backend_name, task.name, task.horizon, window,
+        num_envs, module, problem,
     )  # fmt: skip
+
+
+def _check_reexpressible(module, problem, params, obs_dim: int) -> None:
+    """obs_norm moves the statistics by re-expressing the first layer
+    (``Dense_0``); refuse a policy whose outputs that would change, such as
+    one reading the observation elsewhere too."""
+    message = (
+        "obs_norm needs a policy whose only reader of the observation is a "
+        "first Dense layer named Dense_0 (as the linear and mlp policies): the "
+        "agent re-expresses it when the statistics change"
+    )
+    layer = first_layer(params)
+    if layer is None or layer["kernel"].shape[0] != obs_dim:
+        raise ConfigError(message)
+    if module is None:  # a Problem: its step reads the observation
+        return
+    keys = jax.random.split(jax.random.key(0), 5)
+    obs = jax.random.normal(keys[0], (8, obs_dim))
+    old = (
+        jax.random.normal(keys[1], (obs_dim,)),
+        jnp.exp(jax.random.normal(keys[2], (obs_dim,))),
+    )
+    new = (
+        jax.random.normal(keys[3], (obs_dim,)),
+        jnp.exp(jax.random.normal(keys[4], (obs_dim,))),
+    )
+    if "bias" not in layer:  # scaled, not centred
+        old, new = (old[0] * 0, old[1]), (new[0] * 0, new[1])
+    params = jax.tree.map(lambda x: x + 0.1, params)  # not all zero
+    apply = jax.vmap(module.apply, in_axes=(None, 0))  # one observation at a time
+    before = apply(params, (obs - old[0]) * old[1])
+    after = apply(reexpress_params(params, old, new), (obs - new[0]) * new[1])
+    if not np.allclose(before, after, rtol=1e-3, atol=1e-3):
+        raise ConfigError(message)
 
 
 def _policy(config: AgentConfig, action_dim: int):

@@ -106,10 +106,11 @@ class HostLoop:
         """Returns, env steps and finiteness of ``num_episodes`` episodes of
         the mean policy, reset with seeds EVAL_SEED + i."""
         backend = self._eval_backends.get(num_episodes)
-        if backend is None:
-            backend = self._eval_backends[num_episodes] = self.make_eval_backend(
-                num_episodes
-            )
+        if backend is None:  # one pool of evaluation envs at a time
+            for old in self._eval_backends.values():
+                old.close()
+            self._eval_backends = {num_episodes: self.make_eval_backend(num_episodes)}
+            backend = self._eval_backends[num_episodes]
         backend.reset(
             np.ones(num_episodes, bool), seeds=EVAL_SEED + np.arange(num_episodes)
         )

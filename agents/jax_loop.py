@@ -41,8 +41,8 @@ class JaxEngine:
         devices = jax.devices()[:num_devices] if num_devices else jax.devices()
         self.mesh = Mesh(np.asarray(devices), ("particles",))
         self.num_devices = len(devices)
-        self._replicated = NamedSharding(self.mesh, PartitionSpec())
-        self._by_particle = NamedSharding(self.mesh, PartitionSpec("particles"))
+        self.replicated = NamedSharding(self.mesh, PartitionSpec())
+        self.by_particle = NamedSharding(self.mesh, PartitionSpec("particles"))
 
         def window(carry, ts, active, learn, healthy):
             ts, thetas, normalizer = update.ask(ts)
@@ -76,7 +76,12 @@ class JaxEngine:
 
             def body(i, loop):
                 carry, ts, buffers, healthy = loop
-                carry, ts, metrics = window(carry, ts, active[i], learn[i], healthy)
+                # After a non-finite window nothing runs: the agent stops there.
+                carry, ts, metrics = jax.lax.cond(
+                    healthy,
+                    lambda: window(carry, ts, active[i], learn[i], healthy),
+                    lambda: (carry, ts, jax.tree.map(lambda b: b[i], buffers)),
+                )
                 buffers = jax.tree.map(
                     lambda buf, m: buf.at[i].set(m), buffers, metrics
                 )
@@ -96,8 +101,7 @@ class JaxEngine:
         def evaluate(theta, obs_stats, eval_backend, key, first_episode):
             num_episodes = eval_backend.num_envs
             episodes = first_episode + jnp.arange(num_episodes)
-            keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, episodes)
-            carry = eval_backend.start(keys, key)
+            carry = eval_backend.start(key, episodes)
             params = jax.vmap(unravel)(
                 jnp.broadcast_to(theta, (num_episodes,) + theta.shape)
             )
@@ -181,7 +185,7 @@ class JaxEngine:
             return carry
         return jax.tree.map(
             lambda x: jax.lax.with_sharding_constraint(
-                x, self._by_particle if x.ndim else self._replicated
+                x, self.by_particle if x.ndim else self.replicated
             ),
             carry,
         )
@@ -192,9 +196,7 @@ class JaxEngine:
 
         def put(x, split: bool):
             shardable = split and x.ndim > 0 and x.shape[0] % self.num_devices == 0
-            return jax.device_put(
-                x, self._by_particle if shardable else self._replicated
-            )
+            return jax.device_put(x, self.by_particle if shardable else self.replicated)
 
         return ts.replace(
             theta=put(ts.theta, False),
@@ -203,7 +205,7 @@ class JaxEngine:
                 count=put(ts.est_state.count, False)
             ),
             obs_stats=jax.tree.map(lambda x: put(x, False), ts.obs_stats),
-            key=jax.device_put(ts.key, self._replicated),
+            key=jax.device_put(ts.key, self.replicated),
         )
 
     def place_carry(self, carry: ProblemCarry) -> ProblemCarry:
@@ -212,7 +214,7 @@ class JaxEngine:
         def put(x):
             by_particle = split and x.ndim > 0
             return jax.device_put(
-                x, self._by_particle if by_particle else self._replicated
+                x, self.by_particle if by_particle else self.replicated
             )
 
         return jax.tree.map(put, carry)

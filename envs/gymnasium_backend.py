@@ -42,8 +42,6 @@ def pair_partners(num_envs: int) -> np.ndarray:
 
 
 class GymnasiumBackend:
-    jittable = False
-
     def __init__(
         self,
         make_env: Callable[[], gym.Env],

@@ -30,6 +30,7 @@ class ProblemCarry:
     episode_return: jax.Array  # [M] return of the current run
     key: jax.Array  # typed key, split once per reset
     step_key: jax.Array  # typed key, split once per window for step keys
+    member_id: jax.Array  # [M] int32, whose keys a member draws: its pair's
 
 
 def _select(mask: jax.Array, new: Any, old: Any) -> Any:
@@ -51,11 +52,15 @@ class ProblemBackend:
         self._key_owner = jnp.asarray(np.minimum(np.arange(num_envs), self.partner))
         self.observes = hasattr(problem, "observation")
 
-    def _shared_keys(self, key: jax.Array) -> jax.Array:
-        return jax.random.split(key, self.num_envs)[self._key_owner]
+    @staticmethod
+    def _member_keys(key: jax.Array, member_id: jax.Array) -> jax.Array:
+        """Member i's key: ``fold_in(key, member_id[i])`` (equal to
+        ``split(key, M)[member_id[i]]`` under threefry), the same for the
+        two members of a pair."""
+        return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, member_id)
 
     def _init_states(self, key: jax.Array):
-        return jax.vmap(self.problem.init)(self._shared_keys(key))
+        return jax.vmap(self.problem.init)(self._member_keys(key, self._key_owner))
 
     def init(self, key: jax.Array) -> ProblemCarry:
         """Every member waiting for its first reset. The states are zeros of
@@ -72,18 +77,24 @@ class ProblemBackend:
             episode_return=jnp.zeros((self.num_envs,), jnp.float32),
             key=key,
             step_key=step_key,
+            member_id=self._key_owner,
         )
 
-    def start(self, keys: jax.Array, key: jax.Array) -> ProblemCarry:
-        """Every member started now, member i with ``keys[i]`` (evaluation)."""
+    def start(self, key: jax.Array, episodes: jax.Array) -> ProblemCarry:
+        """Member i starts episode ``episodes[i]`` now, from
+        ``fold_in(key, episodes[i])``, and draws its step keys by that index
+        too, so an episode is the same whatever batch it runs in
+        (evaluation)."""
         return ProblemCarry(
-            state=jax.vmap(self.problem.init)(keys),
+            state=jax.vmap(self.problem.init)(self._member_keys(key, episodes)),
             clock=jnp.zeros((self.num_envs,), jnp.int32),
             alive=jnp.ones((self.num_envs,), bool),
             needs_reset=jnp.zeros((self.num_envs,), bool),
             episode_return=jnp.zeros((self.num_envs,), jnp.float32),
             key=key,
-            step_key=jax.random.fold_in(key, 2),
+            # Apart from the episodes' own keys, fold_in(key, i) for small i.
+            step_key=jax.random.fold_in(key, 0x5EED57E9),
+            member_id=episodes,
         )
 
     def reset(self, carry: ProblemCarry, mask: jax.Array) -> ProblemCarry:
@@ -153,10 +164,11 @@ class ProblemBackend:
         def step(loop, t):
             carry, running, out = loop
             live = running & carry.alive
-            keys = self._shared_keys(jax.random.fold_in(window_key, t))
+            keys = self._member_keys(jax.random.fold_in(window_key, t), carry.member_id)
             state, reward, done = step_all(
                 particle_params, carry.state, keys, normalizer
             )
+            done = jnp.asarray(done) != 0  # bool, or Brax's float convention
             reward = jnp.where(live, reward, 0.0)
             healthy = jnp.isfinite(reward)
             if self.observes:

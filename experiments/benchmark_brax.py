@@ -41,9 +41,9 @@ def measure(args) -> dict:
         learning_rate=0.01,
         optimizer="adam",
     )
-    env, num_envs, window = agent.backend.env, agent.num_envs, agent.truncation_length
+    env, num_envs, window = agent.problem.env, agent.num_envs, agent.truncation_length
     sharding = (
-        agent._engine._by_particle if num_envs % jax.device_count() == 0 else None
+        agent.loop.engine.by_particle if num_envs % jax.device_count() == 0 else None
     )
 
     def unroll(state, actions):

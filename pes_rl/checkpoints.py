@@ -31,7 +31,12 @@ def write(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     restarts their episodes."""
     try:
         data = pickle.dumps(payload)
-    except (TypeError, AttributeError, pickle.PicklingError):
+    except (TypeError, AttributeError, pickle.PicklingError) as err:
+        print(
+            f"warning: the particles cannot be saved ({err}); a resume from "
+            f"{path} restarts their episodes",
+            file=sys.stderr,
+        )
         data = pickle.dumps({**payload, "particles": None})
     tmp = f"{os.fspath(path)}.tmp"
     with open(tmp, "wb") as f:
@@ -47,6 +52,10 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             payload = pickle.load(f)
+    except ImportError as err:  # a user's env or problem module
+        raise ConfigError(
+            f"{path} needs a module that is not importable: {err}"
+        ) from None
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError) as err:
         raise ValueError(f"{path} is not a pes_rl checkpoint ({err})") from None
     if not isinstance(payload, dict) or payload.get("format") not in (1, FORMAT):
@@ -56,7 +65,15 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
 
 def _upgrade(old: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint of the first format (before the one training state):
-    its particles restart their episodes."""
+    its particles restart their episodes. With obs_norm its policy cannot be
+    restored: that format normalised differently (no bias, another std
+    floor) and its parameters had drifted from their normaliser."""
+    if old["config"].get("obs_norm"):
+        raise ConfigError(
+            "this checkpoint was made before the observation-normalisation fix "
+            "(format 1) and its obs_norm policy cannot be restored exactly; "
+            "train again"
+        )
     stats = type(old["obs_stats"])(*(np.float32(x) for x in old["obs_stats"]))
     state = TrainState(
         theta=old["theta"],

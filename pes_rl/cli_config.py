@@ -304,15 +304,21 @@ def _check_combinations(config: TrainConfig, given: dict[str, Any]) -> None:
         return
     if "hidden_sizes" in given and config.policy != "mlp":
         raise ConfigError("--hidden-sizes needs --policy mlp")
-    brax_only = [k for k in ("brax_physics", "updates_per_call") if k in given]
-    if brax_only:
-        from pes_rl.agents.build import resolve_backend
+    if config.algo == "es" and "truncation_length" in given:
+        raise ConfigError("--truncation-length does not apply to --algo es (K = T)")
+    if config.algo in ("tes", "es") and "stagger" in given:
+        raise ConfigError(f"--stagger does not apply to --algo {config.algo}")
+    from pes_rl.agents.build import resolve_backend
 
-        if resolve_backend(config.backend) != "brax":
-            flag = "--" + brax_only[0].replace("_", "-")
+    brax = resolve_backend(config.backend) == "brax"
+    jitted_only = "brax_physics updates_per_call devices coordinator_address"
+    for name in [*jitted_only.split(), "num_processes", "process_id"]:
+        if name in given and not brax:
             raise ConfigError(
-                f"{flag} applies to the brax backend only; add --backend brax"
+                f"{_flag(name)} applies to the brax backend only; add --backend brax"
             )
+    if config.async_envs and brax:
+        raise ConfigError("--async-envs applies to the gymnasium backend only")
 
 
 # Flags a resumed run may change (they do not change what an update

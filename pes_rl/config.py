@@ -157,7 +157,8 @@ def window_length(truncation_length: int, horizon: int, full_episodes: bool) -> 
 
 def expected_windows(total_steps: int, num_envs: int, window: int) -> int:
     """Windows (and so updates) a budget of env steps buys when every
-    particle is stepped for the whole window: the length of decays."""
+    particle is stepped for the whole window; decays of sigma and the
+    learning rate run over this many."""
     return max(1, total_steps // max(1, num_envs * window))
 
 

@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
@@ -28,45 +27,12 @@ STD_FLOOR = 1e-2
 
 
 class RunningStats(NamedTuple):
-    count: float
-    mean: np.ndarray  # [obs_dim]
-    m2: np.ndarray  # [obs_dim] sum of squared deviations from the mean
+    count: jax.Array  # [] float32
+    mean: jax.Array  # [obs_dim]
+    m2: jax.Array  # [obs_dim] sum of squared deviations from the mean
 
 
 Normalizer = tuple[Any, Any]  # (mean, inv_std): the policy sees (obs - mean) * inv_std
-
-
-def init_stats(obs_dim: int) -> RunningStats:
-    return RunningStats(0.0, np.zeros(obs_dim), np.zeros(obs_dim))
-
-
-def update_stats(
-    stats: RunningStats, count: float, total: np.ndarray, total_sq: np.ndarray
-) -> RunningStats:
-    """Merge a batch given by its count, sum and sum of squares."""
-    if count == 0:
-        return stats
-    batch_mean = total / count
-    batch_m2 = np.maximum(total_sq - count * batch_mean**2, 0.0)
-    new_count = stats.count + count
-    delta = batch_mean - stats.mean
-    mean = stats.mean + delta * count / new_count
-    m2 = stats.m2 + batch_m2 + delta**2 * stats.count * count / new_count
-    return RunningStats(new_count, mean, m2)
-
-
-def normalizer(
-    stats: RunningStats, enabled: bool, center: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, 1/std) to apply to observations; identity while disabled or
-    before two observations have been seen. Without ``center`` (a first
-    layer with no bias to absorb a shift of the mean) the mean is zero."""
-    dim = stats.mean.shape[0]
-    if not enabled or stats.count < 2:
-        return np.zeros(dim, np.float32), np.ones(dim, np.float32)
-    std = np.maximum(np.sqrt(stats.m2 / stats.count), STD_FLOOR)
-    mean = stats.mean if center else np.zeros(dim)
-    return mean.astype(np.float32), (1.0 / std).astype(np.float32)
 
 
 def update_stats_jax(
@@ -76,9 +42,10 @@ def update_stats_jax(
     total_sq: jax.Array,
     center: jax.Array | float = 0.0,
 ) -> RunningStats:
-    """``update_stats`` in JAX, for jitted train steps. ``total`` and
-    ``total_sq`` may be sums of ``obs - center``: with ``center`` near the
-    mean, float32 keeps the variance of observations far from zero."""
+    """Merge a batch given by its count, sum and sum of squares (Chan et
+    al.). ``total`` and ``total_sq`` may be sums of ``obs - center``: with
+    ``center`` near the mean, float32 keeps the variance of observations far
+    from zero."""
     safe_count = jnp.maximum(count, 1.0)
     shifted_mean = total / safe_count
     batch_m2 = jnp.maximum(total_sq - count * shifted_mean**2, 0.0)
@@ -97,7 +64,10 @@ def update_stats_jax(
 def normalizer_jax(
     stats: RunningStats, enabled: bool, center: bool = True
 ) -> tuple[jax.Array, jax.Array]:
-    """``normalizer`` in JAX; ``enabled`` and ``center`` are static."""
+    """(mean, 1/std) to apply to observations; identity while disabled or
+    before two observations have been seen. Without ``center`` (a first
+    layer with no bias to absorb a shift of the mean) the mean is zero.
+    ``enabled`` and ``center`` are static."""
     if not enabled:
         return jnp.zeros_like(stats.mean), jnp.ones_like(stats.mean)
     ready = stats.count >= 2

@@ -69,8 +69,10 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         run_dir = Path(config.run_dir)
         claim = Claim(run_dir, new=False)
         try:
+            # The flags a resume may change: how the work is spread.
+            spread = ("num_workers", "num_devices", "updates_per_call")
             agent, loop_state, checkpoint_path = load_agent(
-                run_dir, num_workers=kwargs["num_workers"]
+                run_dir, **{name: kwargs[name] for name in spread}
             )
         except BaseException:
             claim.release()
@@ -256,9 +258,9 @@ class _SignalStop(Callback):
                 signal.signal(sig, old)
 
     def _in_progress(self) -> str:
-        """What the stop waits for: on Brax a whole device call."""
+        """What the stop waits for: on the jitted engine a whole device call."""
         agent = self.agent
-        if agent is None or agent.backend_name != "brax":
+        if agent is None or agent.backend_name == "gymnasium":
             return "the update in progress"
         updates = agent.config.updates_per_call
         seconds = agent.last_call_seconds

@@ -2,6 +2,7 @@
 
 import gymnasium as gym
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -282,3 +283,54 @@ def test_brax_envs_that_reset_themselves_are_refused(wrapper):
         env = training.AutoResetWrapper(env)
     with pytest.raises(ConfigError, match=f"wrapped in {wrapper}"):
         PES(env=env, backend="brax", horizon=20, num_particles=4)
+
+
+def test_obs_norm_refuses_a_policy_that_reads_the_observation_twice():
+    import flax.linen as nn
+
+    class Skip(nn.Module):
+        @nn.compact
+        def __call__(self, obs):
+            hidden = nn.tanh(nn.Dense(4)(obs))
+            return nn.Dense(1)(jnp.concatenate([hidden, obs]))
+
+    with pytest.raises(ConfigError, match="only reader of the observation"):
+        PES(env="linear_quadratic", policy=Skip(), obs_norm=True, num_particles=4)
+    PES(env="linear_quadratic", policy=Skip(), num_particles=4)  # fine without
+
+
+@pytest.mark.parametrize("obs_norm", [False, True])
+def test_a_first_format_checkpoint(tmp_path, lq_pes, obs_norm):
+    """Checkpoints written before the one training state load (their
+    particles restart), except obs_norm ones, whose policy normalised
+    differently."""
+    import pickle
+
+    agent = lq_pes(obs_norm=obs_norm)
+    for _ in range(3):
+        agent.update()
+    old = {
+        "format": 1,
+        "algorithm": "PES",
+        "config": {**agent.config.as_kwargs(), "policy_bias": False},
+        "theta": np.asarray(agent.theta),
+        "opt_state": jax.device_get(agent.opt_state),
+        "obs_stats": jax.device_get(agent.obs_stats),
+        "env_steps": agent.env_steps,
+        "eval_env_steps": 0,
+        "num_updates": agent.num_updates,
+        "windows": int(agent.est_state.count),
+        "est_state": jax.device_get(agent.est_state),
+        "key": np.asarray(jax.random.key_data(agent.key)),
+        "reset_rng": agent.loop.reset_key_data(),
+        "extra": {},
+    }
+    (tmp_path / "old.pkl").write_bytes(pickle.dumps(old))
+    if obs_norm:
+        with pytest.raises(ConfigError, match="before the observation-norm"):
+            PES.load(tmp_path / "old.pkl")
+        return
+    restored = PES.load(tmp_path / "old.pkl")
+    np.testing.assert_array_equal(restored.theta, agent.theta)
+    assert restored.num_updates == 3 and restored.env_steps == agent.env_steps
+    restored.update()

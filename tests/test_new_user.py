@@ -87,6 +87,10 @@ def test_the_readme_tensorboard_command_is_installed():
         (["--backend", "gymnasium", "--updates-per-call", "4"], "brax backend only"),
         (["--backend", "brax", "--updates-per-call", "0"], "updates_per_call"),
         (["--num-particle", "4"], "unrecognized arguments: --num-particle"),
+        (["--backend", "gymnasium", "--devices", "1"], "brax backend only"),
+        (["--backend", "brax", "--async-envs"], "gymnasium backend only"),
+        (["--algo", "es", "--truncation-length", "7"], "does not apply to --algo es"),
+        (["--algo", "tes", "--no-stagger"], "--stagger does not apply"),
     ],
 )
 def test_flags_that_would_do_nothing_are_errors(args, message, tmp_path, capsys):

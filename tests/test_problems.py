@@ -190,3 +190,34 @@ def test_evaluate_a_problem_run_and_refuse_its_video(tmp_path, capsys):
     assert "PES on InfluenceBalancing" in capsys.readouterr().out
     assert evaluate.main([run_dir, "--video", str(tmp_path / "x.mp4")]) == 2
     assert "has no video" in capsys.readouterr().err
+
+
+class FloatDoneScalarParams:
+    """Brax's conventions: ``done`` a float; parameters a bare float."""
+
+    horizon = 6
+
+    def init_params(self, key):
+        return 0.5
+
+    def init(self, key):
+        return jnp.zeros(())
+
+    def step(self, params, state, key):
+        state = state + params
+        return state, -((state - 1.0) ** 2), (state > 10.0).astype(jnp.float32)
+
+
+def test_float_done_and_scalar_parameters():
+    agent = NRES(problem=FloatDoneScalarParams(), num_particles=4, truncation_length=3)
+    agent.update()
+    assert agent.theta.shape == (1,)
+
+
+def test_evaluation_episodes_do_not_depend_on_the_batch():
+    """Run i draws its init and step keys by its own index: asking for more
+    episodes adds new ones and repeats none."""
+    agent = PES(problem=NoisyRegression(), num_particles=4, truncation_length=5)
+    four, eight = agent.evaluate_episodes(4), agent.evaluate_episodes(8)
+    np.testing.assert_allclose(eight[:4], four, rtol=1e-6)
+    assert len(set(np.round(eight, 6).tolist())) == 8
