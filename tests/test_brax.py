@@ -189,6 +189,8 @@ def test_cli_on_brax(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "brax backend, cpu" in out.stderr
+    # Nothing that is not the user's business (MuJoCo Warp's import notes).
+    assert "warp" not in out.stdout + out.stderr
     lines = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").open()]
     # The first call also runs the staggered warm-up: 14 pair-windows live.
     assert [x["env_steps"] for x in lines][:3] == [0, 2140, 4040]

@@ -17,6 +17,7 @@ failure would happen with probability below 1e-3.
 
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -149,14 +150,15 @@ def test_naive_offset_without_perturbed_warm_up_is_biased():
 THETA_WITH_BIAS = jnp.array([0.1, 0.3, -0.4])
 
 
-def normalized_policy(agent, mean, inv_std):
-    """The agent's policy on flat parameters under a fixed normaliser."""
-    unravel = ravel_pytree(agent.params)[1]
+@jax.jit
+def normalized_truth(theta, mean, inv_std):
+    """The exact staggered gradient of the linear policy with a bias,
+    theta = (bias, kernel), under the normaliser (mean, inv_std)."""
 
     def act(theta, obs):
-        return agent.module.apply(unravel(theta), (obs - mean) * inv_std)[0]
+        return theta[0] + theta[1:] @ ((obs - mean) * inv_std)
 
-    return act
+    return staggered_gradient(act, theta, HORIZON, WINDOW)
 
 
 @functools.cache
@@ -170,9 +172,10 @@ def obs_norm_errors(cls, backend: str, optimizer=FROZEN) -> np.ndarray:
         )
         agent.theta = THETA_WITH_BIAS
         agent.update()
-        mean, inv_std = agent.obs_normalizer()
-        act = normalized_policy(agent, mean, inv_std)
-        truth = staggered_gradient(act, agent.theta, HORIZON, WINDOW)
+        # The layout normalized_truth assumes: (bias, kernel).
+        assert ravel_pytree(agent.params)[0].shape == (3,)
+        assert float(agent.params["params"]["Dense_0"]["bias"][0]) == agent.theta[0]
+        truth = normalized_truth(agent.theta, *agent.obs_normalizer())
         errors.append(agent.update()["grad"] - np.asarray(truth))
     return np.array(errors)
 
