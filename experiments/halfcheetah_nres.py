@@ -146,15 +146,21 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def sweep_flags(changes: dict, args: argparse.Namespace) -> list[str]:
-    settings = {**BASE, **changes}
-    flags = [f"--{k}={v}" for k, v in settings.items()]
+def sweep_flags(algo: str, changes: dict, args: argparse.Namespace) -> list[str]:
+    flags = explicit(algo, {**BASE, **changes})
     eval_every = args.eval_every or max(args.sweep_steps // 10, 1)
     return flags + [
         "--obs-norm",
         f"--total-steps={args.sweep_steps}",
         f"--eval-every={eval_every}",
     ]
+
+
+def explicit(algo: str, settings: dict) -> list[str]:
+    """Flags for ``settings``; FullES runs whole episodes (K = T), so it
+    takes no truncation length."""
+    skip = ("truncation-length",) if algo == "es" else ()
+    return [f"--{k}={v}" for k, v in settings.items() if k not in skip]
 
 
 def compare_flags(algo: str, args: argparse.Namespace) -> list[str]:
@@ -164,7 +170,7 @@ def compare_flags(algo: str, args: argparse.Namespace) -> list[str]:
     total = args.total_steps or preset.get("total_steps", 2_000_000)
     eval_every = args.eval_every or preset.get("eval_every", 100_000)
     if not args.preset:
-        flags = [f"--{k}={v}" for k, v in {**BASE, **CHOICE[algo]}.items()]
+        flags = explicit(algo, {**BASE, **CHOICE[algo]})
         return flags + [
             "--obs-norm",
             f"--total-steps={total}",
@@ -188,7 +194,7 @@ def run_sweep(args: argparse.Namespace, out: Path) -> None:
             "halfcheetah",
             algo,
             args.sweep_seed,
-            sweep_flags(changes, args),
+            sweep_flags(algo, changes, args),
             name,
             reuse=not args.no_reuse,
             wait=not (args.quick or args.no_wait),
@@ -203,7 +209,7 @@ def run_sweep(args: argparse.Namespace, out: Path) -> None:
             "setting": run.setting,
             "algo": run.algo,
             "seed": run.seed,
-            "flags": sweep_flags(SWEEP[run.setting][1], args),
+            "flags": sweep_flags(*SWEEP[run.setting], args),
             "final_return": run.metrics[-1]["eval_return"],
             "late_return": late_return(run),
             "best_return": float(run.column("eval_return").max()),

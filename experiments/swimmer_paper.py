@@ -130,13 +130,16 @@ def parse_args() -> argparse.Namespace:
 def paper_flags(algo: str, stagger: bool, args: argparse.Namespace) -> list[str]:
     """Explicit --sigma and --learning-rate drop the preset's decays."""
     settings = PAPER[algo]
+    # FullES runs whole episodes (K = T); TES and FullES have no pair offsets.
+    window = [] if algo == "es" else ["--truncation-length=100"]
+    offsets = ["--stagger" if stagger else "--no-stagger"] if algo in STAGGERED else []
     return [
         "--num-particles=20",
-        "--truncation-length=1000" if algo == "es" else "--truncation-length=100",
+        *window,
         "--horizon=1000",
         "--optimizer=sgd",
         "--fitness-shaping=std",
-        "--stagger" if stagger else "--no-stagger",
+        *offsets,
         f"--sigma={settings['sigma']}",
         f"--learning-rate={settings['learning_rate']}",
         f"--total-steps={args.total_steps}",

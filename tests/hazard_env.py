@@ -13,9 +13,10 @@ gradient is still known exactly (``tests/test_unbiased_termination.py``):
 import jax
 import jax.numpy as jnp
 import numpy as np
-from brax.envs.base import Env, State
+from brax.envs.base import State
 
 from pes_rl.envs.toy import LinearQuadraticEnv
+from pes_rl.envs.toy_brax import LinearQuadraticBrax
 
 
 class HazardEnv(LinearQuadraticEnv):
@@ -38,13 +39,9 @@ class HazardEnv(LinearQuadraticEnv):
         return obs, reward, terminated, truncated, info
 
 
-class HazardBrax(Env):
-    action_bounds = (-100.0, 100.0)
-
+class HazardBrax(LinearQuadraticBrax):
     def __init__(self, hazard=0.0, rule_step=None, rule_threshold=0.0, **kwargs):
-        self.episode_length = kwargs.get("episode_length", 20)
-        self.rho = kwargs.get("rho", 0.9)
-        self.target = kwargs.get("target", 1.0)
+        super().__init__(**kwargs)
         self.hazard, self.rule_step, self.rule_threshold = (
             hazard,
             rule_step,
@@ -77,15 +74,3 @@ class HazardBrax(Env):
                 "key": jax.random.key_data(key),
             },
         )
-
-    @property
-    def observation_size(self) -> int:
-        return 2
-
-    @property
-    def action_size(self) -> int:
-        return 1
-
-    @property
-    def backend(self) -> str:
-        return "jax"

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.stats import norm
 
 RHO, TARGET = 0.9, 1.0
@@ -73,3 +74,10 @@ def smoothed(quadratics: Callable, dim: int, threshold=None) -> jax.Array:
         - linear_part[:, 0] * density
         + first * (below - threshold * density)
     )
+
+
+def z_scores(draws, truth):
+    """Per coordinate, how many standard errors the mean of ``draws`` [S, D]
+    (one estimate per seed) lies from ``truth``."""
+    standard_error = draws.std(axis=0, ddof=1) / np.sqrt(len(draws))
+    return (draws.mean(axis=0) - np.asarray(truth)) / standard_error

@@ -55,7 +55,11 @@ def test_swimmer_paper_quick(tmp_path):
     # Explicit sigma and lr drop the preset's decays; FullES runs whole episodes.
     assert config["sigma_final"] is None and config["learning_rate_final"] is None
     assert config["optimizer"] == "sgd" and config["truncation_length"] == 1000
-    assert config["learning_rate"] == 0.18 and config["stagger"] is False
+    assert config["learning_rate"] == 0.18
+    runs_dir = out / "runs"
+    for setting, stagger in (("lockstep", False), ("staggered", True)):
+        config = json.loads((runs_dir / f"{setting}-pes-seed0/config.json").read_text())
+        assert config["stagger"] is stagger and config["learning_rate"] == 0.06
 
 
 @pytest.mark.slow

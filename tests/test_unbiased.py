@@ -23,7 +23,7 @@ import numpy as np
 import optax
 import pytest
 from jax.flatten_util import ravel_pytree
-from lq_exact import linear, staggered_gradient, window_jacobian
+from lq_exact import linear, staggered_gradient, window_jacobian, z_scores
 
 from pes_rl import estimators
 from pes_rl.agents import NRES, PES, FullES, TruncatedES
@@ -82,11 +82,6 @@ def samples(cls, num_updates: int, sigma=SIGMA, backend="gymnasium") -> np.ndarr
         agent = make_agent(cls, seed, sigma, backend=backend)
         out.append(np.mean([agent.update()["grad"] for _ in range(num_updates)], 0))
     return np.array(out)
-
-
-def z_scores(draws: np.ndarray, truth) -> np.ndarray:
-    standard_error = draws.std(axis=0, ddof=1) / np.sqrt(len(draws))
-    return (draws.mean(axis=0) - np.asarray(truth)) / standard_error
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 import pytest
 from hazard_env import HazardBrax, HazardEnv
-from lq_exact import linear, rewards, smoothed
+from lq_exact import linear, rewards, smoothed, z_scores
 
 from pes_rl.agents import NRES, PES, FullES
 from pes_rl.envs import register
@@ -132,11 +132,6 @@ def samples(cls, num_updates: int, backend: str) -> np.ndarray:
         agent.theta = THETA.astype(jnp.float32)
         out.append(np.mean([agent.update()["grad"] for _ in range(num_updates)], 0))
     return np.array(out)
-
-
-def z_scores(draws: np.ndarray, truth) -> np.ndarray:
-    standard_error = draws.std(axis=0, ddof=1) / np.sqrt(len(draws))
-    return (draws.mean(axis=0) - np.asarray(truth)) / standard_error
 
 
 @pytest.mark.parametrize("backend", ["gymnasium", "brax"])
