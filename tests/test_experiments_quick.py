@@ -98,3 +98,18 @@ def test_lr_schedule_toy_quick(tmp_path):
     assert final["PES"] < 700 and final["NRES"] < 700, final
     assert final["TES"] > 2000, final
     assert "| TES |" in stdout
+
+
+@pytest.mark.slow
+def test_swimmer_comparison_quick_keeps_and_resumes_runs(tmp_path):
+    """Run again with the same output, the script keeps finished runs
+    instead of dying on a non-empty run directory."""
+    first, out = run_quick(
+        "swimmer_comparison.py", tmp_path, "swimmer_comparison", "--algos", "nres"
+    )
+    assert "| nres | 0 |" in first
+    again, _ = run_quick(
+        "swimmer_comparison.py", tmp_path, "swimmer_comparison", "--algos", "nres"
+    )
+    assert again.splitlines()[-1] == first.splitlines()[-1]  # the same summary
+    assert (out / "curves.csv").is_file()
