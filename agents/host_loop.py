@@ -67,7 +67,7 @@ class HostLoop:
             collect_obs=self.obs_norm,
             center=np.asarray(mean, np.float64),
         )
-        self.failure = result.problem
+        self.failure = result.failure
         window = WindowOut(
             returns=jnp.asarray(result.returns, jnp.float32),
             episode_ended=jnp.asarray(result.episode_ended),
@@ -78,7 +78,7 @@ class HostLoop:
             obs_count=jnp.asarray(result.obs_count, jnp.float32),
             obs_sum=jnp.asarray(result.obs_sum, jnp.float32),
             obs_sum_sq=jnp.asarray(result.obs_sum_sq, jnp.float32),
-            finite=jnp.asarray(result.problem is None),
+            finite=jnp.asarray(result.failure is None),
         )
         return self.fns.finish(ts, window, learn, True)
 
@@ -117,7 +117,7 @@ class HostLoop:
         result = backend.unroll(
             lambda obs: self.mean_actions(ts, unravel, obs), backend.horizon
         )
-        return result.returns, result.env_steps, result.problem is None
+        return result.returns, result.env_steps, result.failure is None
 
     def particles(self) -> dict:
         return self.backend.particles()

@@ -30,7 +30,7 @@ class WindowResult(NamedTuple):
     obs_count: int  # live observations the policy saw
     obs_sum: np.ndarray  # [obs_dim] of obs - center
     obs_sum_sq: np.ndarray  # [obs_dim] of (obs - center)^2
-    problem: str | None  # what was not finite, which ended the window early
+    failure: str | None  # what was not finite, which ended the window early
 
 
 _BOOKKEEPING = ("obs", "clock", "alive", "needs_reset", "episode_return")
@@ -134,7 +134,7 @@ class GymnasiumBackend:
         estimators start them afresh. With ``broadcast_from``, only that env is
         reset and its state is then copied into all others. Observation sums
         are of ``obs - center``. A non-finite reward or observation ends the
-        window at once, named in ``problem``.
+        window at once, named in ``failure``.
         """
         active = np.ones(self.num_envs, bool) if active is None else active
         if broadcast_from is not None:
@@ -149,7 +149,7 @@ class GymnasiumBackend:
         ended = ~active
         running = active.copy()
         completed = []
-        env_steps, problem = 0, None
+        env_steps, failure = 0, None
         obs_count, obs_sum, obs_sum_sq = (
             0,
             np.zeros(self.obs_dim),
@@ -181,7 +181,7 @@ class GymnasiumBackend:
                     for i in live_index
                     if not (np.isfinite(rewards[i]) and np.isfinite(self.obs[i]).all())
                 )
-                problem = (
+                failure = (
                     f"non-finite reward or observation from particle {bad} at "
                     f"step {self.clock[bad] + 1} of its episode "
                     f"(step {step + 1} of the window)"
@@ -207,7 +207,7 @@ class GymnasiumBackend:
             obs_count=obs_count,
             obs_sum=obs_sum,
             obs_sum_sq=obs_sum_sq,
-            problem=problem,
+            failure=failure,
         )
 
     def close(self) -> None:

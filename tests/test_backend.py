@@ -109,7 +109,7 @@ def test_non_finite_reward_names_particle_and_step():
     )
     result = backend.unroll(constant_policy([0.0, 0.0]), 5)
     # The window stops there and says why; the agent raises NonFiniteError.
-    assert "particle 0 at step 2 of its episode" in result.problem
+    assert "particle 0 at step 2 of its episode" in result.failure
     assert result.env_steps == 2 * 2
 
 
