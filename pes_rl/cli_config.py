@@ -18,7 +18,7 @@ from typing import Any
 from pes_rl.config import expected_windows, window_length
 from pes_rl.envs.registry import ALIASES, default_horizon
 from pes_rl.errors import ConfigError
-from pes_rl.presets import PRESETS, preset_for
+from pes_rl.presets import GENERIC, PRESETS, generic_budget, preset_for
 from pes_rl.problems import make as make_problem
 from pes_rl.schedules import LinearDecay
 
@@ -36,6 +36,9 @@ class TrainConfig:
     or module:factory."""
     algo: str = "pes"
     """pes, nres, tes (truncated ES) or es (full-episode ES)."""
+    preset: str | None = None
+    """Settings to start from: a named preset or generic; by default the
+    environment's own preset, else the generic defaults."""
     backend: str = "auto"
     """gymnasium, brax, or auto."""
     total_steps: int = 1_000_000
@@ -179,6 +182,7 @@ def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParse
         "policy": ("linear", "mlp"),
         "fitness_shaping": ("none", "std", "centered_ranks"),
         "brax_physics": ("generalized", "positional", "spring", "mjx"),
+        "preset": (*PRESETS, GENERIC),
     }
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -248,10 +252,12 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     first.add_argument("--env", default=TrainConfig.env)
     first.add_argument("--problem")
     first.add_argument("--algo", default=TrainConfig.algo)
+    first.add_argument("--preset")
+    first.add_argument("--horizon")
     known, _ = first.parse_known_args(argv)
-    name = preset_name(known.problem or known.env)
-    preset = preset_for(name, known.algo) if name else {}
-    label = f"the {name} preset" if name else ""
+    name = known.preset or preset_name(known.problem or known.env) or GENERIC
+    preset = _preset(name, known) if name in (*PRESETS, GENERIC) else {}
+    label = "the generic defaults" if name == GENERIC else f"the {name} preset"
     args = vars(_parser(preset, label).parse_args(argv))
     given = {k: v for k, v in args.items() if v is not None}
     if "hidden_sizes" in given:
@@ -261,17 +267,58 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     for key in ("sigma", "learning_rate"):
         if key in given and f"{key}_final" not in given:
             preset.pop(f"{key}_final", None)  # see surprises()
-    config = TrainConfig(**{**preset, **given})
+    config = TrainConfig(**{**preset, **given, "preset": name})
     _check_combinations(config, given)
+    if name == GENERIC:  # the budget follows the particles and the window
+        horizon = _horizon(known)
+        total = given.get("total_steps") or config.total_steps
+        if horizon and "total_steps" not in given:
+            window = min(config.truncation_length, horizon)
+            total = generic_budget(config.num_particles, window)
+        every = given.get("eval_every") or max(1, total // 20)
+        config = dataclasses.replace(config, total_steps=total, eval_every=every)
     return config
 
 
-def surprises(config: TrainConfig, warm_up_steps: int) -> list[str]:
+def _horizon(known: argparse.Namespace) -> int | None:
+    """The episode length a run will have, if it can be known cheaply."""
+    try:
+        if known.problem is not None:
+            return make_problem(known.problem).horizon
+        return (int(known.horizon) if known.horizon else None) or default_horizon(
+            known.env
+        )
+    except (ConfigError, ValueError):
+        return None  # the full parse or the agent reports it
+
+
+def _preset(name: str, known: argparse.Namespace) -> dict[str, Any]:
+    horizon = _horizon(known) if name == GENERIC else None
+    return preset_for(name, known.algo, horizon, problem=known.problem is not None)
+
+
+def surprises(
+    config: TrainConfig, warm_up_steps: int, horizon: int | None = None
+) -> list[str]:
     """Legal but surprising settings, worth a ``warning:`` line once the
-    run is known to be valid."""
-    name = preset_name(config.problem or config.env)
+    run is known to be valid (``horizon``: the run's T, when known)."""
+    name = config.preset
     preset = preset_for(name, config.algo) if name else {}
     lines = []
+    if config.optimizer == "sgd" and config.fitness_shaping == "none":
+        measured = name != GENERIC and (
+            preset.get("optimizer", "sgd"),
+            preset.get("fitness_shaping", "none"),
+        ) == ("sgd", "none")
+        if not measured:
+            lines.append(
+                f"--optimizer sgd with --fitness-shaping none steps by lr x "
+                "sum(eps R) / (N sigma^2), in proportion to the reward's scale, "
+                f"which no preset has measured here: lr {config.learning_rate} may "
+                "throw the policy many sigmas per update (returns collapse) or "
+                "barely move it; --fitness-shaping centered_ranks or --optimizer "
+                "adam make the step independent of the reward's scale"
+            )
     for key in ("sigma", "learning_rate"):
         final = f"{key}_final"
         if final in preset and getattr(config, final) is None:
@@ -287,6 +334,16 @@ def surprises(config: TrainConfig, warm_up_steps: int) -> list[str]:
             f"than --total-steps {config.total_steps}; the run will take it and "
             "one update (--no-stagger avoids it)"
         )
+    elif horizon is not None:
+        envs = config.num_particles + (config.algo == "tes")
+        window = window_length(config.truncation_length, horizon, config.algo == "es")
+        updates = expected_windows(config.total_steps, envs, window)
+        if updates < 20:
+            lines.append(
+                f"--total-steps {config.total_steps} buys about {updates} updates "
+                f"of {envs * window} env steps each: too few for ES to move "
+                "far; raise --total-steps"
+            )
     return lines
 
 

@@ -35,6 +35,7 @@ from pes_rl.cli_config import (
 )
 from pes_rl.envs.pool import EnvironmentWorkerError
 from pes_rl.errors import ConfigError, NonFiniteError
+from pes_rl.presets import GENERIC
 from pes_rl.run_dir import (
     Claim,
     check_new,
@@ -119,16 +120,19 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             "backend": agent.backend_name,
         }
         (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
-    preset = preset_name(config.problem or config.env)
+    preset = config.preset or preset_name(config.problem or config.env)
+    settings = {GENERIC: "generic defaults", None: "no preset"}.get(
+        preset, f"{preset} preset"
+    )
     print(
         f"{type(agent).__name__} on {agent.env_name} ({agent.backend_name} backend, "
         f"{agent.device_description}), N={agent.num_particles}, "
         f"K={agent.truncation_length}, T={agent.horizon}, "
-        f"{f'{preset} preset' if preset else 'generic defaults (no preset)'}; "
+        f"{settings}; "
         f"writing {run_dir}",
         file=sys.stderr,
     )
-    for line in [] if resume else surprises(config, agent.warm_up_steps):
+    for line in [] if resume else surprises(config, agent.warm_up_steps, agent.horizon):
         print(f"warning: {line}", file=sys.stderr)
     eval_seconds = loop_state.get("eval_seconds", 0.0)
     finished = False

@@ -82,3 +82,21 @@ def test_short_swimmer_runs_on_brax_for_the_other_estimators(tmp_path):
         summary = run(config)
         assert summary["env_steps"] >= 60000
         assert math.isfinite(summary["eval_return"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "env, threshold", [("InvertedPendulum-v5", 950), ("Reacher-v5", -8)]
+)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_generic_defaults_learn_with_no_flag_but_the_env(
+    env, threshold, seed, tmp_path
+):
+    config = parse_config(
+        ["--env", env, "--seed", str(seed), "--no-progress"]
+        + ["--run-dir", str(tmp_path / "run")]
+    )
+    assert config.preset == "generic"
+    summary = run(config)
+    assert summary["env_steps"] >= config.total_steps
+    assert summary["eval_return"] >= threshold
