@@ -13,6 +13,8 @@ import os
 import time
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from tqdm.auto import tqdm
@@ -23,6 +25,7 @@ from pes_rl.callbacks import as_callback
 from pes_rl.config import AgentConfig
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.keys import key_streams
+from pes_rl.multihost import is_main_process, to_host
 from pes_rl.train_state import TrainState, pack_state, unpack_state
 
 
@@ -102,7 +105,10 @@ class ESAgent:
     def sigma(self) -> float:
         """The perturbation scale of the next window."""
         sigma = self.config.sigma
-        return float(sigma(self.est_state.count) if callable(sigma) else sigma)
+        if not callable(sigma):
+            return float(sigma)
+        # A replicated scalar, read here (no collective: any process may ask).
+        return float(sigma(jnp.asarray(jax.device_get(self.est_state.count))))
 
     @property
     def learning_rate(self) -> float:
@@ -135,7 +141,8 @@ class ESAgent:
         inv_std``, or None without ``obs_norm``. Read-only: a copy."""
         if not self.config.obs_norm:
             return None
-        return tuple(np.array(x) for x in self.loop.normalizer(self.obs_stats))
+        normalizer = to_host(self.loop.normalizer(self.obs_stats))
+        return tuple(np.array(x) for x in normalizer)
 
     # -- training -----------------------------------------------------------
 
@@ -294,26 +301,27 @@ class ESAgent:
     def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:
         """Write the training state, the particles, the counters and the
         config atomically (``pes_rl.checkpoints``). ``extra`` is kept
-        alongside (the CLI stores its loop state there)."""
-        checkpoints.write(
-            path,
-            {
-                "format": checkpoints.FORMAT,
-                "algorithm": type(self).__name__,
-                "config": self.config.as_kwargs(),
-                "state": unpack_state(self.state),
-                "counters": {
-                    "env_steps": self.env_steps,
-                    "simulated_steps": self.simulated_steps,
-                    "eval_env_steps": self.eval_env_steps,
-                    "num_updates": self.num_updates,
-                },
-                "reset_rng": self.loop.reset_key_data(),
-                "warmed_up": self._warmed_up,
-                "particles": self.loop.particles(),
-                "extra": extra or {},
+        alongside (the CLI stores its loop state there). With several
+        processes (``jax.distributed``) every process calls it: the state is
+        gathered from all, and process 0 alone writes."""
+        payload = {
+            "format": checkpoints.FORMAT,
+            "algorithm": type(self).__name__,
+            "config": self.config.as_kwargs(),
+            "state": unpack_state(self.state),
+            "counters": {
+                "env_steps": self.env_steps,
+                "simulated_steps": self.simulated_steps,
+                "eval_env_steps": self.eval_env_steps,
+                "num_updates": self.num_updates,
             },
-        )
+            "reset_rng": self.loop.reset_key_data(),
+            "warmed_up": self._warmed_up,
+            "particles": self.loop.particles(),
+            "extra": extra or {},
+        }
+        if is_main_process():
+            checkpoints.write(path, payload)
 
     read_checkpoint = staticmethod(checkpoints.read)
 

@@ -20,6 +20,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from pes_rl.envs.problem_backend import ProblemBackend, ProblemCarry
+from pes_rl.errors import ConfigError
+from pes_rl.multihost import to_global, to_host
 from pes_rl.train_state import TrainState, Update, UpdateMetrics
 
 
@@ -39,6 +41,14 @@ class JaxEngine:
         self.backend = backend = ProblemBackend(problem, num_envs, partner)
         self.update = update
         devices = jax.devices()[:num_devices] if num_devices else jax.devices()
+        # After jax.distributed.initialize the mesh spans every process's
+        # devices; a process without one would have no part in the calls.
+        missing = set(range(jax.process_count())) - {d.process_index for d in devices}
+        if missing:
+            raise ConfigError(
+                f"{len(devices)} devices leave process(es) {sorted(missing)} "
+                "without one: use all devices in a multi-process run"
+            )
         self.mesh = Mesh(np.asarray(devices), ("particles",))
         self.num_devices = len(devices)
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
@@ -138,6 +148,9 @@ class JaxEngine:
             batch_returns, batch_steps, batch_finite = self._evaluate(
                 theta, obs_stats, eval_backend, key, first
             )
+            batch_returns, batch_steps, batch_finite = to_host(
+                (batch_returns, batch_steps, batch_finite)
+            )
             returns.append(np.asarray(batch_returns))
             env_steps += int(batch_steps)
             finite = finite and bool(batch_finite)
@@ -192,11 +205,12 @@ class JaxEngine:
 
     def place(self, ts: TrainState) -> TrainState:
         """The train state on the mesh: particle arrays split along their
-        first axis where it divides evenly, everything else replicated."""
+        first axis where it divides evenly, everything else replicated. With
+        several processes, from the value every process holds."""
 
         def put(x, split: bool):
             shardable = split and x.ndim > 0 and x.shape[0] % self.num_devices == 0
-            return jax.device_put(x, self.by_particle if shardable else self.replicated)
+            return to_global(x, self.by_particle if shardable else self.replicated)
 
         return ts.replace(
             theta=put(ts.theta, False),
@@ -205,7 +219,7 @@ class JaxEngine:
                 count=put(ts.est_state.count, False)
             ),
             obs_stats=jax.tree.map(lambda x: put(x, False), ts.obs_stats),
-            key=jax.device_put(ts.key, self.replicated),
+            key=to_global(ts.key, self.replicated),
         )
 
     def place_carry(self, carry: ProblemCarry) -> ProblemCarry:
@@ -213,9 +227,7 @@ class JaxEngine:
 
         def put(x):
             by_particle = split and x.ndim > 0
-            return jax.device_put(
-                x, self.by_particle if by_particle else self.replicated
-            )
+            return to_global(x, self.by_particle if by_particle else self.replicated)
 
         return jax.tree.map(put, carry)
 
@@ -244,7 +256,7 @@ class JaxLoop:
             self.carry, ts, metrics = self.engine.run(
                 self.carry, self.engine.place(ts), active_call, learn_call, num
             )
-            metrics = jax.device_get(metrics)
+            metrics = to_host(metrics)
             self.last_call_seconds = time.perf_counter() - started
             chunks.append(jax.tree.map(lambda m, num=num: m[:num], metrics))
             if not metrics.finite[:num].all():
@@ -259,14 +271,15 @@ class JaxLoop:
 
     def mean_actions(self, ts: TrainState, unravel, obs: np.ndarray) -> np.ndarray:
         normalizer = self.engine.normalizer(ts.obs_stats)
-        return np.asarray(self.engine.act_mean(unravel(ts.theta), obs, normalizer))
+        actions = self.engine.act_mean(unravel(ts.theta), obs, normalizer)
+        return np.asarray(to_host(actions))
 
     def particles(self):
         carry = self.carry.replace(
             key=jax.random.key_data(self.carry.key),
             step_key=jax.random.key_data(self.carry.step_key),
         )
-        return jax.device_get(carry)
+        return to_host(carry)
 
     def set_particles(self, particles) -> None:
         carry = jax.tree.map(jnp.asarray, particles)
@@ -277,13 +290,11 @@ class JaxLoop:
         self.carry = self.engine.place_carry(carry)
 
     def reset_key_data(self):
-        return np.asarray(jax.random.key_data(self.carry.key))
+        return np.asarray(to_host(jax.random.key_data(self.carry.key)))
 
     def set_reset_key_data(self, data) -> None:
         key = jax.random.wrap_key_data(jnp.asarray(data))
-        self.carry = self.carry.replace(
-            key=jax.device_put(key, self.carry.key.sharding)
-        )
+        self.carry = self.carry.replace(key=to_global(key, self.carry.key.sharding))
 
     @property
     def compile_seconds(self) -> float:

@@ -18,7 +18,11 @@ import jax.numpy as jnp
 class EnvProblem:
     def __init__(self, env: Any, module: nn.Module, horizon: int):
         self.env, self.module, self.horizon = env, module, horizon
-        self.obs_dim = int(env.observation_size)
+        # From the shapes of a traced reset: Brax's ``observation_size`` runs
+        # one eagerly, and MJX then places data on ``jax.devices()[0]``,
+        # another process's device in a multi-process run.
+        first = jax.eval_shape(env.reset, jax.random.key_data(jax.random.key(0)))
+        self.obs_dim = int(first.obs.shape[-1])
         self.action_dim = int(env.action_size)
         self.action_low, self.action_high = getattr(env, "action_bounds", (-1.0, 1.0))
 

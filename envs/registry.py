@@ -191,6 +191,32 @@ def _load_entry_point(entry: Any) -> Any:
     return entry
 
 
+@contextlib.contextmanager
+def _mjx_models_on_a_local_device():
+    """Brax builds its system with ``mjx.put_model(mj)``, which places the
+    arrays on ``jax.devices()[0]``: in a multi-process run (after
+    ``jax.distributed.initialize``) another process's device, whose arrays
+    this process cannot use. There, while an env is built, the model goes to
+    this process's first device instead (the values are the same)."""
+    import jax
+
+    if jax.process_count() == 1:
+        yield
+        return
+    from mujoco import mjx
+
+    put_model = mjx.put_model
+
+    def put_model_here(m, device=None, *args, **kwargs):
+        return put_model(m, device or jax.local_devices()[0], *args, **kwargs)
+
+    mjx.put_model = put_model_here
+    try:
+        yield
+    finally:
+        mjx.put_model = put_model
+
+
 def brax_factory(
     env: Any,
     horizon: int | None,
@@ -237,7 +263,7 @@ def brax_factory(
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(f"unknown brax environment {name!r}{hint}")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _mjx_models_on_a_local_device():
             # Brax's notice that it is unmaintained: see MuJoCo Playground.
             warnings.filterwarnings("ignore", message="Brax System, piplines")
             brax_env = make(**kwargs)

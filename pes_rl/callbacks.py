@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pes_rl.checkpoints import save_checkpoint
+from pes_rl.multihost import any_process
 
 
 class Callback:
@@ -180,7 +181,9 @@ class CheckpointCallback(Callback):
             self.every_seconds is not None
             and time.monotonic() - self._last_time >= self.every_seconds
         )
-        if due_updates or due_time:
+        # A process's own clock decides for all (saving is collective when
+        # several processes train together).
+        if due_updates or (self.every_seconds is not None and any_process(due_time)):
             self.save(agent)
         return None
 

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from pes_rl.errors import ConfigError
+from pes_rl.multihost import is_main_process
 from pes_rl.train_state import TrainState
 
 FORMAT = 2
@@ -116,13 +117,17 @@ def save_checkpoint(
     agent, directory: str | Path, extra: dict[str, Any] | None = None, keep: int = 3
 ) -> Path:
     """``agent.save`` into ``directory/ckpt-UPDATE.pkl``, keeping the newest
-    ``keep`` files."""
+    ``keep`` files. With several processes every process calls it (the
+    state is gathered) and process 0 alone writes."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"ckpt-{agent.num_updates:09d}.pkl"
+    main = is_main_process()
+    if main:
+        directory.mkdir(parents=True, exist_ok=True)
     agent.save(path, extra=extra)
-    for old in checkpoint_files(directory)[keep:]:
-        old.unlink(missing_ok=True)
+    if main:
+        for old in checkpoint_files(directory)[keep:]:
+            old.unlink(missing_ok=True)
     return path
 
 

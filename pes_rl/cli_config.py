@@ -92,12 +92,13 @@ class TrainConfig:
     """Brax backend: shard particles over this many local devices (default:
     all that JAX sees)."""
     coordinator_address: str | None = None
-    """Multi-host Brax: HOST:PORT of process 0; with --num-processes and
-    --process-id, calls jax.distributed.initialize before anything else."""
+    """Multi-host (Brax or --problem): HOST:PORT of process 0; with
+    --num-processes and --process-id, calls jax.distributed.initialize before
+    anything else."""
     num_processes: int | None = None
-    """Multi-host Brax: number of processes (one per host)."""
+    """Multi-host: number of processes (one per host)."""
     process_id: int | None = None
-    """Multi-host Brax: this process's index; only process 0 writes results."""
+    """Multi-host: this process's index; only process 0 writes results."""
     checkpoint_every_updates: int | None = None
     """Also save a checkpoint every this many updates (one is always saved at
     each evaluation and on SIGINT/SIGTERM)."""

@@ -15,6 +15,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from pes_rl.cli_config import (
 )
 from pes_rl.envs.pool import EnvironmentWorkerError
 from pes_rl.errors import ConfigError, NonFiniteError
+from pes_rl.multihost import any_process, check_same, is_main_process
 from pes_rl.presets import GENERIC
 from pes_rl.run_dir import (
     Claim,
@@ -47,7 +49,12 @@ from pes_rl.run_dir import (
 
 def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     """Train as the CLI does and return the final summary; with ``resume``,
-    continue the run in ``config.run_dir`` from its newest checkpoint."""
+    continue the run in ``config.run_dir`` from its newest checkpoint.
+
+    After ``jax.distributed.initialize`` every process runs this with the
+    same config: all take part in each update, evaluation and checkpoint,
+    and process 0 alone writes the run directory (a resume reads its
+    checkpoint on every process, so the directory must be readable there)."""
     start = time.perf_counter()  # "seconds" include building envs and compiling
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {config.algo!r}: use one of {ALGOS}")
@@ -65,33 +72,45 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     from pes_rl.agents import ALGORITHMS
     from pes_rl.agents import load_latest as load_agent
 
+    main = is_main_process()
+    if not main:
+        config = dataclasses.replace(config, progress=False)
+    say = _printer(main)
     kwargs = config.agent_kwargs()
+    claim = None
     if resume:
         run_dir = Path(config.run_dir)
-        claim = Claim(run_dir, new=False)
         try:
+            claim = _together(lambda: Claim(run_dir, new=False) if main else None)
             # The flags a resume may change: how the work is spread.
             spread = ("num_workers", "num_devices", "updates_per_call")
-            agent, loop_state, checkpoint_path = load_agent(
-                run_dir, **{name: kwargs[name] for name in spread}
+            agent, loop_state, checkpoint_path = _together(
+                lambda: load_agent(run_dir, **{name: kwargs[name] for name in spread})
+            )
+            # Every process read the same checkpoint, or none goes on.
+            check_same(
+                (agent.num_updates, agent.env_steps), f"checkpoints of {run_dir}"
             )
         except BaseException:
-            claim.release()
+            if claim is not None:
+                claim.release()
             raise
         if loop_state.get("finished") and agent.env_steps >= config.total_steps:
             agent.close()
-            claim.release()
+            if claim is not None:
+                claim.release()
             raise ConfigError(
                 f"{run_dir} already finished at {agent.env_steps} env steps; "
                 "pass a larger --total-steps to continue it"
             )
         start -= loop_state.get("seconds", 0.0)
-        stored = json.loads((run_dir / "config.json").read_text())
-        stored["total_steps"] = config.total_steps  # the run's budget from now on
-        (run_dir / "config.json").write_text(json.dumps(stored, indent=2) + "\n")
-        metrics = read_metrics(run_dir / "metrics.jsonl", agent.env_steps)
-        (run_dir / "metrics.jsonl").write_text("".join(m + "\n" for m in metrics))
-        print(
+        if main:
+            stored = json.loads((run_dir / "config.json").read_text())
+            stored["total_steps"] = config.total_steps  # the budget from now on
+            (run_dir / "config.json").write_text(json.dumps(stored, indent=2) + "\n")
+            metrics = read_metrics(run_dir / "metrics.jsonl", agent.env_steps)
+            (run_dir / "metrics.jsonl").write_text("".join(m + "\n" for m in metrics))
+        say(
             f"resuming {run_dir} from {checkpoint_path.name}: {agent.env_steps} "
             f"env steps, {agent.num_updates} updates",
             file=sys.stderr,
@@ -102,29 +121,30 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             if config.run_dir is not None
             else default_run_dir(config.problem or config.env, config.algo, config.seed)
         )
-        check_new(run_dir)
-        agent = ALGORITHMS[config.algo](**kwargs)
+        _together(lambda: check_new(run_dir) if main else None)
+        agent = _together(lambda: ALGORITHMS[config.algo](**kwargs))
         loop_state = {}
         # Only a fully built agent gets a run directory: bad input writes nothing.
         try:
-            claim = Claim(run_dir, new=True)
+            claim = _together(lambda: Claim(run_dir, new=True) if main else None)
         except ConfigError:
             agent.close()
             raise
-        record = {
-            **dataclasses.asdict(config),
-            "run_dir": str(run_dir),
-            "env_id": agent.env_name,
-            "horizon": agent.horizon,
-            "truncation_length": agent.truncation_length,
-            "backend": agent.backend_name,
-        }
-        (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+        if main:
+            record = {
+                **dataclasses.asdict(config),
+                "run_dir": str(run_dir),
+                "env_id": agent.env_name,
+                "horizon": agent.horizon,
+                "truncation_length": agent.truncation_length,
+                "backend": agent.backend_name,
+            }
+            (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
     preset = config.preset or preset_name(config.problem or config.env)
     settings = {GENERIC: "generic defaults", None: "no preset"}.get(
         preset, f"{preset} preset"
     )
-    print(
+    say(
         f"{type(agent).__name__} on {agent.env_name} ({agent.backend_name} backend, "
         f"{agent.device_description}), N={agent.num_particles}, "
         f"K={agent.truncation_length}, T={agent.horizon}, "
@@ -133,11 +153,15 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         file=sys.stderr,
     )
     for line in [] if resume else surprises(config, agent.warm_up_steps, agent.horizon):
-        print(f"warning: {line}", file=sys.stderr)
+        say(f"warning: {line}", file=sys.stderr)
     eval_seconds = loop_state.get("eval_seconds", 0.0)
     finished = False
     # On resume, events logged after the checkpoint are purged: work redone.
-    writer = tensorboard_writer(run_dir, agent.env_steps if resume else None)
+    writer = (
+        tensorboard_writer(run_dir, agent.env_steps if resume else None)
+        if main
+        else _NoWriter()
+    )
 
     def loop_state_now() -> dict[str, Any]:
         return {
@@ -170,7 +194,8 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             line["compile_seconds"] = round(agent.compile_seconds, 3)
         # The line first, then the checkpoint: a resume from an older
         # checkpoint drops lines past it, so every line is written once.
-        write_metrics_line(run_dir / "metrics.jsonl", line)
+        if main:
+            write_metrics_line(run_dir / "metrics.jsonl", line)
         writer.add_scalar("eval/return", line["eval_return"], line["env_steps"])
         checkpoints.save(agent)
         last_line = line
@@ -195,7 +220,8 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     finally:
         agent.close()
         writer.close()
-        claim.release()
+        if claim is not None:
+            claim.release()
     if stop.signal_name is not None:
         raise Interrupted(
             f"stopped by {stop.signal_name} at {agent.env_steps} env steps; "
@@ -212,7 +238,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         "steps_per_s": agent.env_steps / train_seconds if train_seconds else math.nan,
         "run_dir": str(run_dir),
     }
-    print(
+    say(
         f"done: {type(agent).__name__} on {agent.env_name}, "
         f"{agent.env_steps} env steps in {final['seconds']:.1f} s "
         f"({summary['steps_per_s']:.0f} training steps/s), final eval return "
@@ -220,6 +246,36 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         f"{final['eval_episodes']} episodes; results in {run_dir}"
     )
     return summary
+
+
+def _together(step: Callable[[], Any]) -> Any:
+    """``step()``; where processes train together, an error in any of them
+    stops all (the others would wait for it in the first device call)."""
+    try:
+        result, error = step(), None
+    except Exception as err:
+        result, error = None, err
+    if any_process(error is not None):
+        raise error or ConfigError(
+            "another process of this run stopped; see its output"
+        )
+    return result
+
+
+def _printer(main: bool):
+    """``print`` on process 0; the other processes of a multi-process run
+    stay quiet."""
+    return print if main else (lambda *args, **kwargs: None)
+
+
+class _NoWriter:
+    """The TensorBoard writer of a process that writes nothing."""
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class Interrupted(Exception):
@@ -279,8 +335,13 @@ class _SignalStop(Callback):
         self.agent = agent
 
     def on_update(self, agent, info):
-        if self.signal_name is None:
+        # Processes of a multi-process run stop together, whichever had the
+        # signal (a collective: each process asks after every call).
+        if not any_process(self.signal_name is not None):
             return None
+        if self.signal_name is None:
+            self.signal_name = "a signal to another process"
+            self.exit_status = 128 + signal.SIGTERM
         self.checkpoints.save(agent)
         return False
 
@@ -313,13 +374,7 @@ def _init_distributed(config: TrainConfig) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_config(argv)
-        _init_distributed(config)
-        if config.process_id:  # only process 0 writes the run directory
-            import tempfile
-
-            config = dataclasses.replace(
-                config, run_dir=tempfile.mkdtemp(prefix="pes_rl-"), progress=False
-            )
+        _init_distributed(config)  # then only process 0 writes (``run``)
         run(config, resume=config.resume is not None)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -19,6 +19,7 @@ import optax
 from flax import struct
 
 from pes_rl.estimators import Estimator, EstimatorState
+from pes_rl.multihost import to_host
 from pes_rl.normalization import (
     RunningStats,
     make_renormalize,
@@ -160,8 +161,9 @@ def make_update(
 
 def unpack_state(ts: TrainState) -> dict[str, Any]:
     """The state as plain host data (numpy, keys as key data), for a
-    checkpoint."""
-    return jax.device_get(ts.replace(key=jax.random.key_data(ts.key)))
+    checkpoint. Gathers arrays split over other processes' devices: every
+    process calls it."""
+    return to_host(ts.replace(key=jax.random.key_data(ts.key)))
 
 
 def pack_state(data: Any) -> TrainState:
