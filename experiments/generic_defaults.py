@@ -4,9 +4,12 @@ settings on a development set of environments, 3 seeds each, PES.
     python experiments/generic_defaults.py            # the defaults as shipped
     python experiments/generic_defaults.py --study    # every candidate
     python experiments/generic_defaults.py --quick    # < 1 min, runs/quick/...
+    python experiments/generic_defaults.py --study --table-only  # what has run
 
 Each run is ``python -m pes_rl.train --env ENV --seed S`` plus the
-candidate's flags, in its own process, one at a time. ``shipped`` passes
+candidate's flags, in its own process, one at a time, after other training
+jobs on the machine have finished (``--no-wait`` skips that). Finished runs
+under ``runs/generic_defaults/CANDIDATE/`` are reused. ``shipped`` passes
 ``--preset generic`` only, so it measures exactly what a user without a
 preset gets (for Reacher, InvertedPendulum and Pendulum that is no flag
 at all). Writes ``generic_defaults_curves.csv``,
@@ -121,6 +124,10 @@ def main() -> None:
     parser.add_argument("--study", action="store_true", help="every candidate")
     parser.add_argument("--quick", action="store_true", help="2 envs, 1 seed, 30k")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--no-wait", action="store_true")
+    parser.add_argument(
+        "--table-only", action="store_true", help="tabulate finished runs only"
+    )
     args = parser.parse_args()
     candidates = list(CANDIDATES) if args.study else args.candidates
     extra = []
@@ -132,13 +139,13 @@ def main() -> None:
     for env in args.envs:
         for candidate in candidates:
             for seed in args.seeds:
-                run_dir = (
-                    Path("runs") / "generic_defaults" / candidate / f"{env}-{seed}"
-                )
-                if args.quick:
-                    run_dir = out / "runs" / f"{env}-{seed}"
+                root = out / "runs" if args.quick else Path("runs") / "generic_defaults"
+                run_dir = root / candidate / f"{env}-{seed}"
+                if args.table_only and not (run_dir / "done.json").is_file():
+                    continue
                 flags = [*SHARED, *CANDIDATES[candidate], *extra]
-                run = train(run_dir, env, "pes", seed, flags, candidate, wait=False)
+                wait = not (args.quick or args.no_wait)
+                run = train(run_dir, env, "pes", seed, flags, candidate, wait=wait)
                 runs.setdefault((candidate, env), []).append(run)
     out.mkdir(parents=True, exist_ok=True)
     name = "generic_defaults" + ("_study" if args.study else "")

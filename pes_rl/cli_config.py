@@ -153,8 +153,8 @@ def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParse
     parser = _Parser(
         prog="python -m pes_rl.train",
         description="Train a policy with online evolution strategies. Flags not "
-        "given take the environment's preset, then the defaults shown "
-        "(--env ENV --help shows that environment's preset).",
+        "given take the environment's preset, or the generic defaults where it "
+        "has none (--env ENV --help shows what that environment gets).",
         allow_abbrev=False,
     )
     flag_types = {
@@ -257,9 +257,17 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     first.add_argument("--horizon")
     known, _ = first.parse_known_args(argv)
     name = known.preset or preset_name(known.problem or known.env) or GENERIC
-    preset = _preset(name, known) if name in (*PRESETS, GENERIC) else {}
+    preset, horizon = {}, None
+    if name in (*PRESETS, GENERIC):
+        preset = preset_for(name, known.algo, problem=known.problem is not None)
+    if name == GENERIC:
+        horizon = _horizon(known)
+        total = _generic_budget(
+            preset["num_particles"], preset["truncation_length"], horizon
+        )
+        preset.update(total_steps=total, eval_every=max(1, total // 20))
     label = "the generic defaults" if name == GENERIC else f"the {name} preset"
-    args = vars(_parser(preset, label).parse_args(argv))
+    args = vars(_parser({**preset, "preset": name}, label).parse_args(argv))
     given = {k: v for k, v in args.items() if v is not None}
     if "hidden_sizes" in given:
         given["hidden_sizes"] = tuple(given["hidden_sizes"])
@@ -271,31 +279,38 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     config = TrainConfig(**{**preset, **given, "preset": name})
     _check_combinations(config, given)
     if name == GENERIC:  # the budget follows the particles and the window
-        horizon = _horizon(known)
-        total = given.get("total_steps") or config.total_steps
-        if horizon and "total_steps" not in given:
-            window = min(config.truncation_length, horizon)
-            total = generic_budget(config.num_particles, window)
-        every = given.get("eval_every") or max(1, total // 20)
+        total = given.get("total_steps")
+        if total is None:
+            total = _generic_budget(
+                config.num_particles, config.truncation_length, horizon
+            )
+        every = given.get("eval_every", max(1, total // 20))
         config = dataclasses.replace(config, total_steps=total, eval_every=every)
     return config
 
 
 def _horizon(known: argparse.Namespace) -> int | None:
-    """The episode length a run will have, if it can be known cheaply."""
+    """An env's episode length, known without building it. Not a Problem's:
+    its factory is the user's code, which may start JAX before
+    ``jax.distributed.initialize``."""
+    if known.problem is not None:
+        return None
     try:
-        if known.problem is not None:
-            return make_problem(known.problem).horizon
-        return (int(known.horizon) if known.horizon else None) or default_horizon(
-            known.env
-        )
-    except (ConfigError, ValueError):
-        return None  # the full parse or the agent reports it
+        horizon = int(known.horizon) if known.horizon else None
+    except ValueError:
+        return None  # the full parse reports it
+    if horizon is not None and horizon <= 0:
+        return None
+    return horizon or default_horizon(known.env)
 
 
-def _preset(name: str, known: argparse.Namespace) -> dict[str, Any]:
-    horizon = _horizon(known) if name == GENERIC else None
-    return preset_for(name, known.algo, horizon, problem=known.problem is not None)
+def _generic_budget(
+    num_particles: int, truncation_length: int, horizon: int | None
+) -> int:
+    """``generic_budget``, or TrainConfig's where the horizon is unknown."""
+    if not horizon:
+        return TrainConfig.total_steps
+    return generic_budget(num_particles, min(truncation_length, horizon))
 
 
 def surprises(
@@ -305,9 +320,13 @@ def surprises(
     run is known to be valid (``horizon``: the run's T, when known)."""
     name = config.preset
     preset = preset_for(name, config.algo) if name else {}
+    owner = "generic defaults'" if name == GENERIC else f"{name} preset's"
     lines = []
     if config.optimizer == "sgd" and config.fitness_shaping == "none":
-        measured = name != GENERIC and (
+        own = name not in (None, GENERIC) and name == preset_name(
+            config.problem or config.env
+        )
+        measured = own and (
             preset.get("optimizer", "sgd"),
             preset.get("fitness_shaping", "none"),
         ) == ("sgd", "none")
@@ -325,7 +344,7 @@ def surprises(
         if final in preset and getattr(config, final) is None:
             flag = "--" + key.replace("_", "-")
             lines.append(
-                f"{flag} {getattr(config, key)} replaces the {name} preset's "
+                f"{flag} {getattr(config, key)} replaces the {owner} "
                 f"decay {preset[key]} -> {preset[final]} with a constant; add "
                 f"{flag}-final to decay it"
             )
@@ -339,7 +358,7 @@ def surprises(
         envs = config.num_particles + (config.algo == "tes")
         window = window_length(config.truncation_length, horizon, config.algo == "es")
         updates = expected_windows(config.total_steps, envs, window)
-        if updates < 20:
+        if updates < 20 and config.total_steps != preset.get("total_steps"):
             lines.append(
                 f"--total-steps {config.total_steps} buys about {updates} updates "
                 f"of {envs * window} env steps each: too few for ES to move "

@@ -131,18 +131,11 @@ def generic_budget(num_particles: int, window: int) -> int:
     return -(-300 * num_particles * window // 100_000) * 100_000
 
 
-def preset_for(
-    name: str, algo: str, horizon: int | None = None, problem: bool = False
-) -> dict[str, Any]:
-    """The settings of preset ``name`` for ``algo``. The generic ones
-    normalise observations of envs only, and take their budget from the
-    horizon when it is known (``generic_budget``), with 20 evaluations."""
+def preset_for(name: str, algo: str, problem: bool = False) -> dict[str, Any]:
+    """The settings of preset ``name`` for ``algo``; the generic ones
+    normalise the observations of envs, not of Problems (their budget is
+    ``generic_budget``, which needs the horizon)."""
     if name == GENERIC:
-        generic = {**_GENERIC, "obs_norm": not problem}
-        if horizon:
-            window = min(generic["truncation_length"], horizon)
-            total = generic_budget(generic["num_particles"], window)
-            generic.update(total_steps=total, eval_every=total // 20)
-        return generic
+        return {**_GENERIC, "obs_norm": not problem}
     preset = PRESETS.get(name, {})
     return {**preset.get("common", {}), **preset.get(algo, {})}

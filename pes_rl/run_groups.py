@@ -13,7 +13,8 @@ the mean policy is evaluated and on how many episodes (``eval_every``,
 ``eval_episodes``: evaluation draws from its own key stream and does not touch
 training), checkpointing and resuming, and how the work is spread over
 hardware (``async_envs``, ``devices``, ``updates_per_call``, the multi-host
-flags), none of which changes an update. ``env`` is the name typed on the
+flags), none of which changes an update, and ``preset``, a name for values
+the config holds anyway. ``env`` is the name typed on the
 command line; ``env_id``, the environment it resolved to, stands for it when
 present. ``hidden_sizes`` is ignored for a linear policy, which has no hidden
 layers. ``total_steps`` is kept: it sets the length of a run and the pace of
@@ -48,6 +49,7 @@ BANDS = {"minmax": "min–max", "std": "± 1 std"}
 # these are seeds of one experiment, and labels never show them.
 BOOKKEEPING = (
     "seed",
+    "preset",
     "run_dir",
     "progress",
     "resume",

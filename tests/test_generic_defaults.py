@@ -41,6 +41,8 @@ def test_the_generic_budget_buys_about_300_updates():
     assert config.total_steps == 1_000_000 and config.eval_every == 50_000
     config = parse_config(["--env", "Reacher-v5", "--total-steps", "12345"])
     assert config.total_steps == 12345 and config.eval_every == 617
+    config = parse_config(["--env", "Reacher-v5", "--eval-every", "0"])
+    assert config.eval_every == 0  # refused by the run, as for any preset
 
 
 def test_named_presets_take_precedence():
@@ -53,9 +55,11 @@ def test_named_presets_take_precedence():
 
 
 def test_problems_without_a_preset_get_them_without_obs_norm():
+    # The factory is not called while parsing (it may start JAX before a
+    # multi-process run initialises it), so the budget is TrainConfig's.
     config = parse_config(["--problem", "tests.custom_problem:make"])
     assert config.preset == "generic" and config.optimizer == "adam"
-    assert config.obs_norm is False
+    assert config.obs_norm is False and config.total_steps == 1_000_000
 
 
 def test_an_unknown_preset_is_one_line(capsys):
@@ -72,8 +76,9 @@ def test_an_unknown_preset_is_one_line(capsys):
         (["--env", "Reacher-v5", "--optimizer", "sgd"], False),
         (["--env", "swimmer", "--optimizer", "sgd", "--fitness-shaping", "none"],
          True),
-        # Its preset measured SGD on raw returns.
+        # Its preset measured SGD on raw returns, not for another env.
         (["--problem", "influence_balancing"], False),
+        (["--env", "Reacher-v5", "--preset", "influence_balancing"], True),
     ],
 )  # fmt: skip
 def test_sgd_on_raw_returns_of_an_unmeasured_scale_gets_a_warning(args, warned):
@@ -84,6 +89,8 @@ def test_sgd_on_raw_returns_of_an_unmeasured_scale_gets_a_warning(args, warned):
 def test_a_budget_of_few_updates_gets_a_warning():
     config = parse_config(["--env", "Reacher-v5", "--algo", "es"])
     assert not surprises(config, warm_up_steps=0, horizon=50)
+    config = parse_config(["--problem", "influence_balancing", "--algo", "es"])
+    assert not surprises(config, warm_up_steps=0, horizon=200)  # its own budget
     config = parse_config(
         ["--env", "Hopper-v5", "--algo", "es", "--total-steps", "100000"]
     )

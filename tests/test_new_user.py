@@ -66,10 +66,12 @@ def test_the_first_line_names_the_preset(tmp_path, capsys):
     args += ["--eval-episodes", "1"]
     assert main([*args, "--run-dir", str(tmp_path / "a")]) == 0
     assert "swimmer preset" in capsys.readouterr().err.splitlines()[0]
-    args = ["--env", "InvertedPendulum-v5", "--total-steps", "1"]
+    args = ["--env", "InvertedPendulum-v5", "--total-steps", "1", "--no-stagger"]
     args += ["--eval-episodes", "1"]
     assert main([*args, "--run-dir", str(tmp_path / "b")]) == 0
-    assert "generic defaults" in capsys.readouterr().err.splitlines()[0]
+    err = capsys.readouterr().err.splitlines()
+    assert "generic defaults" in err[0]
+    assert any("--total-steps 1 buys about 1 updates" in x for x in err), err
 
 
 def test_the_readme_tensorboard_command_is_installed():
