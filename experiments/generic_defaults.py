@@ -122,7 +122,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--candidates", nargs="+", default=["shipped"])
     parser.add_argument("--study", action="store_true", help="every candidate")
-    parser.add_argument("--quick", action="store_true", help="2 envs, 1 seed, 30k")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 envs, 1 seed, 100k steps"
+    )
     parser.add_argument("--out", default=None)
     parser.add_argument("--no-wait", action="store_true")
     parser.add_argument(
@@ -133,7 +135,7 @@ def main() -> None:
     extra = []
     if args.quick:
         args.envs, args.seeds = ["InvertedPendulum-v5", "Reacher-v5"], [0]
-        extra = ["--total-steps", "30000", "--eval-every", "10000"]
+        extra = ["--total-steps", "100000", "--eval-every", "25000"]
     out = output_dir(args.out, args.quick, "generic_defaults")
     runs = {}
     for env in args.envs:

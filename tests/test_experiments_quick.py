@@ -113,3 +113,23 @@ def test_swimmer_comparison_quick_keeps_and_resumes_runs(tmp_path):
     )
     assert again.splitlines()[-1] == first.splitlines()[-1]  # the same summary
     assert (out / "curves.csv").is_file()
+
+
+@pytest.mark.slow
+def test_generic_defaults_quick(tmp_path):
+    stdout, out = run_quick("generic_defaults.py", tmp_path, "generic_defaults")
+    assert (out / "generic_defaults.png").stat().st_size > 0
+    rows = {r["env"]: r for r in read_json(out / "generic_defaults_summary.json")}
+    assert set(rows) == {"InvertedPendulum-v5", "Reacher-v5"}
+    # 100k steps with the step decaying over them: both improve on the zero
+    # policy (85.6 against 22.6, -7.7 against -8.7), far from the full runs.
+    for env, factor in (("InvertedPendulum-v5", 2), ("Reacher-v5", 1)):
+        row = rows[env]
+        assert row["best_returns"][0] > factor * row["zero_policy_return"], row
+    assert "| shipped | Reacher-v5 |" in stdout
+
+
+def read_json(path: Path) -> list[dict]:
+    import json
+
+    return json.loads(path.read_text())
