@@ -2,7 +2,8 @@
 config, its flags, presets and resume rules.
 
 Flags given on the command line override the environment's preset (found
-by alias, Gymnasium id or Brax name), which overrides the defaults. A flag
+by alias, Gymnasium id or Brax name; the generic defaults where it has
+none), which overrides the defaults. A flag
 that can do nothing with the others is an error; a legal but surprising
 combination gets a ``warning:`` line on stderr.
 """
@@ -245,8 +246,9 @@ def preset_name(env: str) -> str | None:
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
-    """Flags given on the command line override the environment's preset,
-    which overrides the defaults. A sigma or learning rate given without its
+    """Flags given on the command line override the environment's preset
+    (or the generic defaults where it has none), which overrides the
+    defaults. A sigma or learning rate given without its
     final value stays constant, whatever decay the preset has. With
     ``--resume DIR`` the run's own config is the base."""
     first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
