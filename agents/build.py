@@ -26,7 +26,7 @@ from pes_rl.envs.registry import brax_factory, gymnasium_factory
 from pes_rl.errors import ConfigError
 from pes_rl.keys import EVAL_SEED, KeyStreams, numpy_rng
 from pes_rl.normalization import first_layer, reexpress_params
-from pes_rl.policies import make_policy
+from pes_rl.policies import PolicySpec, make_policy
 from pes_rl.problems import check
 from pes_rl.train_state import TrainState, init_stats, make_update
 
@@ -122,6 +122,12 @@ def build(
 def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
     """What the particles run: a Problem, a Brax env with the policy (a
     Problem too), or Gymnasium envs on the host."""
+    jitted = config.problem is not None or resolve_backend(config.backend) == "brax"
+    if jitted and config.workers == "ray":
+        raise ConfigError(
+            "Ray workers step Gymnasium envs; the jitted engine (Brax, a "
+            "Problem) scales over devices and jax.distributed instead"
+        )
     if config.problem is not None:
         problem = config.problem
         check(problem)
@@ -144,14 +150,18 @@ def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
     make_env, horizon, name = gymnasium_factory(
         config.env, config.horizon, config.env_kwargs
     )
-    host = GymnasiumBackend(
-        make_env,
-        num_envs,
-        horizon,
-        seed=numpy_rng(streams.resets),
-        partner=partner,
-        num_workers=config.num_workers,
-    )
+    seed = numpy_rng(streams.resets)
+    if config.workers == "ray":
+        from pes_rl.envs.ray_workers import RayBackend
+
+        host = RayBackend(
+            make_env, num_envs, horizon, seed, partner, config.num_workers,
+            config.ray_address,
+        )  # fmt: skip
+    else:
+        host = GymnasiumBackend(
+            make_env, num_envs, horizon, seed, partner, config.num_workers
+        )
     try:
         module = _policy(config, host.action_dim)
     except BaseException:
@@ -222,13 +232,16 @@ def _assemble(config, task: _Task, estimator_factory, window_start, streams, par
     if host is not None:
         fns = _HOST_FUNCTIONS.get(
             (recipe, _key_of(module)),
-            lambda: HostFunctions(update(), unravel, _apply(module)),
+            lambda: HostFunctions(
+                update(), PolicySpec(module, jax.device_get(params)), _apply(module)
+            ),
         )
 
         def make_eval_backend(count: int) -> GymnasiumBackend:
             alone = np.arange(count)  # no pairs: each env its own partner
+            processes = config.num_workers if config.workers == "processes" else 0
             return GymnasiumBackend(
-                task.make_env, count, task.horizon, EVAL_SEED, alone, config.num_workers
+                task.make_env, count, task.horizon, EVAL_SEED, alone, processes
             )
 
         loop = HostLoop(

@@ -55,6 +55,8 @@ class ESAgent:
         policy_bias: bool | None = None,
         env_kwargs: dict | None = None,
         num_workers: int = 0,
+        workers: str = "processes",
+        ray_address: str | None = None,
         updates_per_call: int = 1,
         num_devices: int | None = None,
         brax_physics: str | None = None,

@@ -14,19 +14,19 @@ import numpy as np
 
 from pes_rl.envs.gymnasium_backend import GymnasiumBackend
 from pes_rl.keys import EVAL_SEED
+from pes_rl.policies import ParticlePolicy, PolicySpec
 from pes_rl.train_state import TrainState, UpdateMetrics, WindowOut
 
 
 class HostFunctions:
     """Jitted functions shared by agents of one recipe."""
 
-    def __init__(self, update, unravel: Callable, act: Callable):
+    def __init__(self, update, policy: PolicySpec, act: Callable):
         self.ask = jax.jit(update.ask)
         self.finish = jax.jit(update.finish)
         self.normalizer = jax.jit(update.normalizer)
-        self.unravel_all = jax.jit(jax.vmap(unravel))
-        # (params [N], obs [N, O], mean, inv_std) -> actions [N, A]
-        self.act_particles = jax.jit(jax.vmap(act, in_axes=(0, 0, None, None)))
+        self.policy = policy
+        self.act_particles = policy.particle_actions()
         # (params, obs [B, O], mean, inv_std) -> actions [B, A]
         self.act_mean = jax.jit(jax.vmap(act, in_axes=(None, 0, None, None)))
 
@@ -54,11 +54,11 @@ class HostLoop:
 
     def window(self, ts: TrainState, active: np.ndarray, learn: bool):
         ts, thetas, (mean, inv_std) = self.fns.ask(ts)
-        params = self.fns.unravel_all(thetas)
-
-        def policy(obs: np.ndarray) -> np.ndarray:
-            return np.asarray(self.fns.act_particles(params, obs, mean, inv_std))
-
+        policy = ParticlePolicy(
+            self.fns.policy,
+            self.fns.act_particles,
+            *jax.device_get((thetas, mean, inv_std)),
+        )
         result = self.backend.unroll(
             policy,
             self.truncation_length,
@@ -68,16 +68,18 @@ class HostLoop:
             center=np.asarray(mean, np.float64),
         )
         self.failure = result.failure
+        # Totals reduced in particle order: the same numbers however the
+        # particles were split over workers.
         window = WindowOut(
             returns=jnp.asarray(result.returns, jnp.float32),
             episode_ended=jnp.asarray(result.episode_ended),
             env_steps=jnp.asarray(result.env_steps, jnp.int32),
             simulated_steps=jnp.asarray(result.env_steps, jnp.int32),
             completed_return_sum=jnp.asarray(result.completed_returns.sum()),
-            completed_count=jnp.asarray(result.completed_returns.size, jnp.int32),
-            obs_count=jnp.asarray(result.obs_count, jnp.float32),
-            obs_sum=jnp.asarray(result.obs_sum, jnp.float32),
-            obs_sum_sq=jnp.asarray(result.obs_sum_sq, jnp.float32),
+            completed_count=jnp.asarray(result.completed.sum(), jnp.int32),
+            obs_count=jnp.asarray(result.obs_count.sum(), jnp.float32),
+            obs_sum=jnp.asarray(result.obs_sum.sum(axis=0), jnp.float32),
+            obs_sum_sq=jnp.asarray(result.obs_sum_sq.sum(axis=0), jnp.float32),
             finite=jnp.asarray(result.failure is None),
         )
         return self.fns.finish(ts, window, learn, True)
@@ -133,8 +135,7 @@ class HostLoop:
 
     @property
     def device_description(self) -> str:
-        workers = self.backend.num_workers
-        return f"cpu, {workers} worker processes" if workers else "cpu"
+        return self.backend.description
 
     def close(self) -> None:
         for backend in [self.backend, *self._eval_backends.values()]:

@@ -23,14 +23,35 @@ Policy = Callable[[np.ndarray], np.ndarray]
 
 
 class WindowResult(NamedTuple):
+    """Per env, so that blocks of envs run elsewhere (Ray workers) combine
+    into the same numbers: totals are reduced in env order by the caller."""
+
     returns: np.ndarray  # [num_envs] summed reward of the window
     episode_ended: np.ndarray  # [num_envs] bool, the pair's episode ended
     env_steps: int  # transitions simulated in the window
-    completed_returns: np.ndarray  # returns of episodes that ended in the window
-    obs_count: int  # live observations the policy saw
-    obs_sum: np.ndarray  # [obs_dim] of obs - center
-    obs_sum_sq: np.ndarray  # [obs_dim] of (obs - center)^2
+    completed: np.ndarray  # [num_envs] bool, an episode ended in the window
+    episode_returns: np.ndarray  # [num_envs] its return where ``completed``
+    obs_count: np.ndarray  # [num_envs] live observations the policy saw
+    obs_sum: np.ndarray  # [num_envs, obs_dim] of obs - center
+    obs_sum_sq: np.ndarray  # [num_envs, obs_dim] of (obs - center)^2
     failure: str | None  # what was not finite, which ended the window early
+
+    @property
+    def completed_returns(self) -> np.ndarray:
+        return self.episode_returns[self.completed]
+
+
+def combine(results: list[WindowResult]) -> WindowResult:
+    """Results of consecutive blocks of envs as one."""
+    failures = [r.failure for r in results if r.failure is not None]
+    return WindowResult(
+        *(np.concatenate([getattr(r, name) for r in results]) for name in
+          ("returns", "episode_ended")),
+        sum(r.env_steps for r in results),
+        *(np.concatenate([getattr(r, name) for r in results]) for name in
+          ("completed", "episode_returns", "obs_count", "obs_sum", "obs_sum_sq")),
+        failures[0] if failures else None,
+    )  # fmt: skip
 
 
 _BOOKKEEPING = ("obs", "clock", "alive", "needs_reset", "episode_return")
@@ -39,6 +60,19 @@ _BOOKKEEPING = ("obs", "clock", "alive", "needs_reset", "episode_return")
 def pair_partners(num_envs: int) -> np.ndarray:
     """Antithetic pairs sit next to each other: 0-1, 2-3, ..."""
     return np.arange(num_envs) ^ 1
+
+
+def draw_seeds(
+    rng: np.random.Generator, mask: np.ndarray, partner: np.ndarray
+) -> np.ndarray:
+    """A reset seed per env in ``mask``, drawn in env order; a pair shares
+    one (common random numbers)."""
+    seeds = np.zeros(len(mask), np.int64)
+    for i in np.flatnonzero(mask):
+        j = partner[i]
+        shared = j < i and mask[j]
+        seeds[i] = seeds[j] if shared else rng.integers(2**31 - 1)
+    return seeds
 
 
 class GymnasiumBackend:
@@ -81,11 +115,7 @@ class GymnasiumBackend:
         """Reset the envs in ``mask``; a pair shares one seed (common random
         numbers) unless ``seeds`` gives one per env."""
         if seeds is None:
-            seeds = np.zeros(self.num_envs, np.int64)
-            for i in np.flatnonzero(mask):
-                j = self.partner[i]
-                shared = j < i and mask[j]
-                seeds[i] = seeds[j] if shared else self.rng.integers(2**31 - 1)
+            seeds = draw_seeds(self.rng, mask, self.partner)
         indices = np.flatnonzero(mask)
         if indices.size:
             self.obs[indices] = self.pool.reset(indices, seeds[indices])
@@ -96,21 +126,32 @@ class GymnasiumBackend:
 
     def broadcast_state(self, source: int) -> None:
         """Copy env ``source`` into every other env (truncated ES)."""
-        others = [i for i in range(self.num_envs) if i != source]
-        self.pool.restore(others, self.pool.snapshot(source))
-        self.obs[:] = self.obs[source]
-        self.clock[:] = self.clock[source]
-        self.alive[:] = self.alive[source]
-        self.needs_reset[:] = self.needs_reset[source]
-        self.episode_return[:] = self.episode_return[source]
+        self.copy_in(self.state_of(source), skip=source)
+
+    def state_of(self, index: int) -> tuple:
+        """One env's snapshot and episode bookkeeping."""
+        return self.pool.snapshot(index), {
+            name: np.copy(getattr(self, name)[index]) for name in _BOOKKEEPING
+        }
+
+    def copy_in(self, state: tuple, skip: int | None = None) -> None:
+        """Put ``state_of``'s answer into every env but ``skip``."""
+        snapshot, bookkeeping = state
+        others = [i for i in range(self.num_envs) if i != skip]
+        self.pool.restore(others, snapshot)
+        for name in _BOOKKEEPING:
+            getattr(self, name)[:] = bookkeeping[name]
 
     def particles(self) -> dict:
         """Every env's state and the episode bookkeeping, to continue the
         particles elsewhere (a resumed run)."""
         return {
             "envs": [self.pool.snapshot(i) for i in range(self.num_envs)],
-            **{name: getattr(self, name).copy() for name in _BOOKKEEPING},
+            **self.bookkeeping(),
         }
+
+    def bookkeeping(self) -> dict:
+        return {name: getattr(self, name).copy() for name in _BOOKKEEPING}
 
     def set_particles(self, particles: dict) -> None:
         for i, snapshot in enumerate(particles["envs"]):
@@ -126,35 +167,35 @@ class GymnasiumBackend:
         broadcast_from: int | None = None,
         collect_obs: bool = False,
         center: np.ndarray | float = 0.0,
+        seeds: np.ndarray | None = None,
     ) -> WindowResult:
         """Run one window of at most ``num_steps`` steps.
 
-        Pairs whose episode ended are reset first. Inactive envs (staggered
-        warm-up) are neither reset nor stepped and report an ended episode, so
-        estimators start them afresh. With ``broadcast_from``, only that env is
-        reset and its state is then copied into all others. Observation sums
-        are of ``obs - center``. A non-finite reward or observation ends the
-        window at once, named in ``failure``.
+        Pairs whose episode ended are reset first, with ``seeds`` (per env)
+        when given. Inactive envs (staggered warm-up) are neither reset nor
+        stepped and report an ended episode, so estimators start them afresh.
+        With ``broadcast_from``, only that env is reset and its state is then
+        copied into all others. Observation sums are of ``obs - center``. A
+        non-finite reward or observation ends the window at once, named in
+        ``failure``.
         """
         active = np.ones(self.num_envs, bool) if active is None else active
         if broadcast_from is not None:
             pending = np.zeros(self.num_envs, bool)
             pending[broadcast_from] = self.needs_reset[broadcast_from]
-            self.reset(pending)
+            self.reset(pending, seeds)
             self.broadcast_state(broadcast_from)
         else:
-            self.reset(self.needs_reset & active)
+            self.reset(self.needs_reset & active, seeds)
 
         returns = np.zeros(self.num_envs)
         ended = ~active
         running = active.copy()
-        completed = []
+        completed = np.zeros(self.num_envs, bool)
         env_steps, failure = 0, None
-        obs_count, obs_sum, obs_sum_sq = (
-            0,
-            np.zeros(self.obs_dim),
-            np.zeros(self.obs_dim),
-        )
+        obs_count = np.zeros(self.num_envs, np.int64)
+        obs_sum = np.zeros((self.num_envs, self.obs_dim))
+        obs_sum_sq = np.zeros((self.num_envs, self.obs_dim))
         for step in range(num_steps):
             live = running & self.alive
             live_index = np.flatnonzero(live)
@@ -162,9 +203,9 @@ class GymnasiumBackend:
                 break
             if collect_obs:
                 live_obs = self.obs[live_index].astype(np.float64) - center
-                obs_count += live_index.size
-                obs_sum += live_obs.sum(axis=0)
-                obs_sum_sq += (live_obs**2).sum(axis=0)
+                obs_count[live_index] += 1
+                obs_sum[live_index] += live_obs
+                obs_sum_sq[live_index] += live_obs**2
             actions = np.clip(policy(self.obs), self.action_low, self.action_high)
             rewards = np.zeros(self.num_envs)
             obs, rewards[live_index], done = self.pool.step(
@@ -197,18 +238,24 @@ class GymnasiumBackend:
                 self.alive[finished] = False
                 running &= ~finished
                 ended = ended | finished
-                completed.extend(self.episode_return[finished])
+                completed |= finished
         self.needs_reset |= ended & active
         return WindowResult(
             returns=returns,
             episode_ended=ended,
             env_steps=env_steps,
-            completed_returns=np.asarray(completed),
+            completed=completed,
+            episode_returns=np.where(completed, self.episode_return, 0.0),
             obs_count=obs_count,
             obs_sum=obs_sum,
             obs_sum_sq=obs_sum_sq,
             failure=failure,
         )
+
+    @property
+    def description(self) -> str:
+        workers = self.num_workers
+        return f"cpu, {workers} worker processes" if workers else "cpu"
 
     def close(self) -> None:
         self.pool.close()

@@ -10,14 +10,18 @@ combination gets a ``warning:`` line on stderr.
 
 import argparse
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from pes_rl.cli_rules import (
+    RESUMABLE,
+    check_combinations,
+    preset_name,
+    resume_values,
+)
 from pes_rl.config import expected_windows, window_length
-from pes_rl.envs.registry import ALIASES, default_horizon
+from pes_rl.envs.registry import default_horizon
 from pes_rl.errors import ConfigError
 from pes_rl.presets import GENERIC, PRESETS, generic_budget, preset_for
 from pes_rl.problems import make as make_problem
@@ -83,6 +87,15 @@ class TrainConfig:
     async_envs: bool = False
     """Step the environments in parallel: in this process and one worker
     process per other CPU core."""
+    workers: str | None = None
+    """ray: run whole pairs of particles on Ray workers (Gymnasium envs); the
+    results match one process bit for bit."""
+    num_workers: int | None = None
+    """Worker processes (or, with --workers ray, Ray workers: one CPU each;
+    default one per CPU core here)."""
+    ray_address: str | None = None
+    """With --workers ray: HOST:PORT of a running Ray cluster's head, or auto
+    (the cluster this machine joined); a local Ray instance when not given."""
     updates_per_call: int | None = None
     """Brax backend: updates per jitted device call; by default as many as
     fit between two evaluations."""
@@ -132,10 +145,15 @@ class TrainConfig:
         kwargs["updates_per_call"] = self.updates_per_call or max(
             1, self.eval_every // max(1, envs * window)
         )
-        # This process steps a block of envs too: one worker per other core.
-        kwargs["num_workers"] = (
-            max(1, (os.cpu_count() or 2) - 1) if self.async_envs else 0
-        )
+        cores = os.cpu_count() or 2
+        kwargs["workers"] = self.workers or "processes"
+        kwargs["ray_address"] = self.ray_address
+        if self.workers == "ray":
+            kwargs["num_workers"] = self.num_workers or min(cores, envs // 2)
+        elif self.num_workers is not None:
+            kwargs["num_workers"] = self.num_workers
+        else:  # this process steps a block of envs too: one worker per other core
+            kwargs["num_workers"] = max(1, cores - 1) if self.async_envs else 0
         windows = expected_windows(self.total_steps, envs, window)
         for name in ("sigma", "learning_rate"):
             final = getattr(self, f"{name}_final")
@@ -176,6 +194,7 @@ def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParse
         "process_id": int,
         "checkpoint_every_updates": int,
         "checkpoint_every_seconds": float,
+        "num_workers": int,
     }
     choices = {
         "algo": ALGOS,
@@ -185,6 +204,7 @@ def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParse
         "fitness_shaping": ("none", "std", "centered_ranks"),
         "brax_physics": ("generalized", "positional", "spring", "mjx"),
         "preset": (*PRESETS, GENERIC),
+        "workers": ("ray",),
     }
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -237,14 +257,6 @@ def _default(f: dataclasses.Field, preset: dict[str, Any], label: str) -> str:
     return str(f.default)
 
 
-def preset_name(env: str) -> str | None:
-    """The preset of ``env``: by its name, or the alias of its Gymnasium id
-    or Brax name (``Swimmer-v5`` and ``swimmer`` share one)."""
-    if env in PRESETS:
-        return env
-    return next((a for a, ids in ALIASES.items() if env in ids.values()), None)
-
-
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     """Flags given on the command line override the environment's preset
     (or the generic defaults where it has none), which overrides the
@@ -274,12 +286,13 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     if "hidden_sizes" in given:
         given["hidden_sizes"] = tuple(given["hidden_sizes"])
     if "resume" in given:
-        return resume_config(given["resume"], given)
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        return TrainConfig(**resume_values(given["resume"], given, names))
     for key in ("sigma", "learning_rate"):
         if key in given and f"{key}_final" not in given:
             preset.pop(f"{key}_final", None)  # see surprises()
     config = TrainConfig(**{**preset, **given, "preset": name})
-    _check_combinations(config, given)
+    check_combinations(config, given)
     if name == GENERIC:  # the budget follows the particles and the window
         total = given.get("total_steps")
         if total is None:
@@ -313,139 +326,3 @@ def _generic_budget(
     if not horizon:
         return TrainConfig.total_steps
     return generic_budget(num_particles, min(truncation_length, horizon))
-
-
-def surprises(
-    config: TrainConfig, warm_up_steps: int, horizon: int | None = None
-) -> list[str]:
-    """Legal but surprising settings, worth a ``warning:`` line once the
-    run is known to be valid (``horizon``: the run's T, when known)."""
-    name = config.preset
-    preset = preset_for(name, config.algo) if name else {}
-    owner = "generic defaults'" if name == GENERIC else f"{name} preset's"
-    lines = []
-    if config.optimizer == "sgd" and config.fitness_shaping == "none":
-        own = name not in (None, GENERIC) and name == preset_name(
-            config.problem or config.env
-        )
-        measured = own and (
-            preset.get("optimizer", "sgd"),
-            preset.get("fitness_shaping", "none"),
-        ) == ("sgd", "none")
-        if not measured:
-            lines.append(
-                f"--optimizer sgd with --fitness-shaping none steps by lr x "
-                "sum(eps R) / (N sigma^2), in proportion to the reward's scale, "
-                f"which no preset has measured here: lr {config.learning_rate} may "
-                "throw the policy many sigmas per update (returns collapse) or "
-                "barely move it; --fitness-shaping centered_ranks or --optimizer "
-                "adam make the step independent of the reward's scale"
-            )
-    for key in ("sigma", "learning_rate"):
-        final = f"{key}_final"
-        if final in preset and getattr(config, final) is None:
-            flag = "--" + key.replace("_", "-")
-            lines.append(
-                f"{flag} {getattr(config, key)} replaces the {owner} "
-                f"decay {preset[key]} -> {preset[final]} with a constant; add "
-                f"{flag}-final to decay it"
-            )
-    if warm_up_steps >= config.total_steps:
-        lines.append(
-            f"the staggered warm-up alone takes {warm_up_steps} env steps, more "
-            f"than --total-steps {config.total_steps}; the run will take it and "
-            "one update (--no-stagger avoids it)"
-        )
-    elif horizon is not None:
-        envs = config.num_particles + (config.algo == "tes")
-        window = window_length(config.truncation_length, horizon, config.algo == "es")
-        updates = expected_windows(config.total_steps, envs, window)
-        if updates < 20 and config.total_steps != preset.get("total_steps"):
-            lines.append(
-                f"--total-steps {config.total_steps} buys about {updates} updates "
-                f"of {envs * window} env steps each: too few for ES to move "
-                "far; raise --total-steps"
-            )
-    return lines
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _check_combinations(config: TrainConfig, given: dict[str, Any]) -> None:
-    """Flags that cannot take effect with the others are errors."""
-    if config.problem is not None:
-        env_only = "env policy hidden_sizes backend brax_physics async_envs horizon"
-        for name in env_only.split():
-            if name in given:
-                raise ConfigError(f"{_flag(name)} does not apply to --problem")
-        return
-    if "hidden_sizes" in given and config.policy != "mlp":
-        raise ConfigError("--hidden-sizes needs --policy mlp")
-    if config.algo == "es" and "truncation_length" in given:
-        raise ConfigError("--truncation-length does not apply to --algo es (K = T)")
-    if config.algo in ("tes", "es") and "stagger" in given:
-        raise ConfigError(f"--stagger does not apply to --algo {config.algo}")
-    from pes_rl.agents.build import resolve_backend
-
-    brax = resolve_backend(config.backend) == "brax"
-    jitted_only = "brax_physics updates_per_call devices coordinator_address"
-    for name in [*jitted_only.split(), "num_processes", "process_id"]:
-        if name in given and not brax:
-            raise ConfigError(
-                f"{_flag(name)} applies to the brax backend only; add --backend brax"
-            )
-    if config.async_envs and brax:
-        raise ConfigError("--async-envs applies to the gymnasium backend only")
-
-
-# Flags a resumed run may change (they do not change what an update
-# computes); any other flag must match the run's config.
-RESUMABLE = (
-    "total_steps",
-    "progress",
-    "resume",
-    "async_envs",
-    "devices",
-    "updates_per_call",
-    "checkpoint_every_updates",
-    "checkpoint_every_seconds",
-    "coordinator_address",
-    "num_processes",
-    "process_id",
-)
-
-
-def resume_config(run_dir: str, given: dict[str, Any]) -> TrainConfig:
-    """The config of ``run_dir`` with the allowed flags of ``given``
-    applied; a flag that contradicts the run is refused."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
-    stored = json.loads(path.read_text())
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {k: v for k, v in stored.items() if k in names}
-    values["hidden_sizes"] = tuple(values.get("hidden_sizes", ()))
-    if values.get("backend") and stored.get("backend"):
-        values["backend"] = stored["backend"]
-    for name, value in given.items():
-        if name in RESUMABLE or name not in names:
-            continue
-        if name == "backend" and value == "auto":
-            continue
-        if name == "run_dir" and Path(value).resolve() == Path(run_dir).resolve():
-            continue
-        if name == "truncation_length":  # stored as the agent resolved it
-            horizon = values.get("horizon") or value
-            value = horizon if values.get("algo") == "es" else min(value, horizon)
-        if values.get(name) != value:
-            flag = "--" + name.replace("_", "-")
-            raise ConfigError(
-                f"cannot resume with {flag} {value}: the run used {values.get(name)}"
-            )
-    for name in RESUMABLE:
-        if name in given and name in names:
-            values[name] = given[name]
-    values["run_dir"] = values["resume"] = str(run_dir)
-    return TrainConfig(**values)

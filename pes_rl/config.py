@@ -59,7 +59,12 @@ class AgentConfig:
     num_workers: int = 0
     """0 steps the environments in this process; n > 0 splits them into n + 1
     blocks stepped in parallel, one here and one in each of n worker
-    processes (spawn context). Gymnasium backend only."""
+    processes (spawn context), or, with ``workers="ray"``, into n blocks of
+    whole pairs on n Ray workers. Gymnasium backend only."""
+    workers: str = "processes"
+    """processes (this machine) or ray (Ray actors, any number of machines)."""
+    ray_address: str | None = None
+    """Ray cluster to join (HOST:PORT or auto); a local Ray when not given."""
     updates_per_call: int = 1
     """Brax backend: updates run per jitted device call (an outer loop on the
     device); callbacks and evaluations happen between calls."""
@@ -134,6 +139,12 @@ class AgentConfig:
             )
         if self.num_workers < 0:
             raise ConfigError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.workers not in ("processes", "ray"):
+            raise ConfigError(f"unknown workers {self.workers!r}: use processes or ray")
+        if self.workers == "ray":
+            positive_int("num_workers (Ray workers)", self.num_workers)
+        elif self.ray_address is not None:
+            raise ConfigError("ray_address needs workers='ray'")
         positive_int("updates_per_call", self.updates_per_call)
         if self.num_devices is not None:
             positive_int("num_devices", self.num_devices)

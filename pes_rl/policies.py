@@ -1,9 +1,13 @@
 """Policies: Flax modules mapping a (normalised) observation to an action."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from pes_rl.errors import ConfigError
 
@@ -59,3 +63,36 @@ def make_policy(
         f"unknown policy {policy!r}: use one of {', '.join(POLICIES)} "
         "or pass a flax.linen.Module"
     )
+
+
+class ParticlePolicy(NamedTuple):
+    """Every particle's policy for one window: flat parameters [M, D], the
+    normaliser, and ``spec`` to rebuild ``act`` elsewhere (a Ray worker)."""
+
+    spec: "PolicySpec"
+    act: Callable  # (thetas [n, D], obs [n, O], mean, inv_std) -> [n, A]
+    thetas: np.ndarray
+    mean: np.ndarray
+    inv_std: np.ndarray
+
+    def __call__(self, obs: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+        return np.asarray(self.act(self.thetas[rows], obs, self.mean, self.inv_std))
+
+
+class PolicySpec(NamedTuple):
+    """A picklable recipe of the particles' policy: the module and a
+    parameter pytree of the right shapes (numpy)."""
+
+    module: nn.Module
+    template: Any
+
+    def particle_actions(self) -> Callable:
+        """Jitted (flat params [n, D], obs [n, O], obs_mean, obs_inv_std) ->
+        actions [n, A]. A row's numbers do not depend on n for n >= 2, which
+        makes results independent of how particles are split over workers."""
+        _, unravel = ravel_pytree(self.template)
+
+        def act(flat, obs, mean, inv_std):
+            return self.module.apply(unravel(flat), (obs - mean) * inv_std)
+
+        return jax.jit(jax.vmap(act, in_axes=(0, 0, None, None)))

@@ -61,6 +61,9 @@ BOOKKEEPING = (
     "eval_every",
     "eval_episodes",
     "async_envs",
+    "workers",
+    "num_workers",
+    "ray_address",
     "devices",
     "updates_per_call",
 )

@@ -27,13 +27,8 @@ from pes_rl.callbacks import (
     tensorboard_writer,
 )
 from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
-from pes_rl.cli_config import (
-    ALGOS,
-    TrainConfig,
-    parse_config,
-    preset_name,
-    surprises,
-)
+from pes_rl.cli_config import ALGOS, TrainConfig, parse_config
+from pes_rl.cli_rules import preset_name, surprises
 from pes_rl.envs.pool import EnvironmentWorkerError
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.multihost import any_process, check_same, is_main_process
@@ -83,9 +78,13 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         try:
             claim = _together(lambda: Claim(run_dir, new=False) if main else None)
             # The flags a resume may change: how the work is spread.
-            spread = ("num_workers", "num_devices", "updates_per_call")
+            spread = ("num_workers", "workers", "ray_address", "num_devices")
             agent, loop_state, checkpoint_path = _together(
-                lambda: load_agent(run_dir, **{name: kwargs[name] for name in spread})
+                lambda: load_agent(
+                    run_dir,
+                    updates_per_call=kwargs["updates_per_call"],
+                    **{name: kwargs[name] for name in spread},
+                )
             )
             # Every process read the same checkpoint, or none goes on.
             check_same(

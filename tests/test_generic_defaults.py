@@ -4,7 +4,8 @@ learn. Their learning claim is in the slow tier (test_slow.py)."""
 
 import pytest
 
-from pes_rl.cli_config import parse_config, surprises
+from pes_rl.cli_config import parse_config
+from pes_rl.cli_rules import surprises
 from pes_rl.presets import PRESETS
 from pes_rl.train import main
 

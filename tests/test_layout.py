@@ -32,7 +32,7 @@ def test_no_file_imports_the_bare_names():
 # problems, policies, normalisation, checkpoints, callbacks, config), the
 # backends (pes_rl.envs), the agents and their loops (pes_rl.agents), and the
 # command-line modules on top. A layer imports only layers below it.
-CLI = {"pes_rl.train", "pes_rl.cli_config", "pes_rl.evaluate"}
+CLI = {"pes_rl.train", "pes_rl.cli_config", "pes_rl.cli_rules", "pes_rl.evaluate"}
 PACKAGE_DIRS = {"pes_rl": "pes_rl", "agents": "pes_rl.agents", "envs": "pes_rl.envs"}
 
 

@@ -69,8 +69,13 @@ def one_process(*args):
 
 
 def own_lines(text: str) -> list[str]:
-    """Output lines of pes_rl, without Gloo's connection notes."""
-    return [line for line in text.splitlines() if not line.startswith("[Gloo]")]
+    """Output lines of pes_rl, without Gloo's connection notes (which its
+    threads may write in pieces, split over lines)."""
+    return [
+        line
+        for line in text.splitlines()
+        if not (line.startswith("[Gloo]") or "peer ranks" in line)
+    ]
 
 
 def metrics(run_dir):

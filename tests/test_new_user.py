@@ -118,7 +118,8 @@ def test_help_shows_the_presets_and_the_resumable_flags(capsys):
         main(["--env", "swimmer", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert "(default: 0.03, the swimmer preset)" in shown
-    assert "--async-envs, --devices" in shown and "--process-id" in shown
+    assert "--async-envs, --workers, --num-workers" in shown
+    assert "--process-id" in shown
 
 
 def test_suggestions_name_each_environment_once(capsys):

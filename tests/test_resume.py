@@ -52,7 +52,12 @@ def wait_for_evaluations(run_dir, count, process, timeout=120):
 
 @pytest.mark.parametrize(
     "how, backend",
-    [("SIGTERM", "gymnasium"), ("SIGKILL", "gymnasium"), ("SIGTERM", "brax")],
+    [
+        ("SIGTERM", "gymnasium"),
+        # The two others take 10-15 s each; the default suite keeps one.
+        pytest.param("SIGKILL", "gymnasium", marks=pytest.mark.slow),
+        pytest.param("SIGTERM", "brax", marks=pytest.mark.slow),
+    ],
 )
 def test_interrupted_run_resumes_where_its_checkpoint_left_off(tmp_path, how, backend):
     run_dir = tmp_path / "run"

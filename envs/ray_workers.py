@@ -1,0 +1,358 @@
+"""Host particles on Ray workers, one machine or many.
+
+Each worker (a Ray actor) owns whole antithetic pairs, which share reset
+seeds, an episode clock and absorbing, and runs whole windows with the policy
+inside it: one round trip per window. Down go the particles' parameters, the
+normaliser, the active mask and the reset seeds (drawn here, in particle
+order, from the same stream as in one process); up come per-particle
+returns, ended flags, step counts and observation sums, which the host loop
+reduces in particle order, and the block's env snapshots. A seed therefore
+gives the same numbers for any number of workers.
+
+A lost worker (its process or its node) is replaced, and its window is
+replayed from the snapshots held here: bit-identical where the env can be
+snapshotted (MuJoCo state). Otherwise its pairs lose their episodes: they
+report ended, so their accumulators are cleared as after a resume, and they
+sit out the rest of the old episode, so they rejoin at their old phase.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+
+from pes_rl.envs.gymnasium_backend import (
+    GymnasiumBackend,
+    WindowResult,
+    combine,
+    draw_seeds,
+)
+from pes_rl.envs.pool import EnvironmentWorkerError
+from pes_rl.envs.ray_cluster import connect, import_ray
+from pes_rl.errors import ConfigError
+from pes_rl.policies import ParticlePolicy, PolicySpec
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3  # per window and worker, so a crash that replays fails loudly
+FRESH = "fresh"  # a new worker's envs: nothing to restore
+
+
+class WindowTask(NamedTuple):
+    thetas: np.ndarray  # [n, D] the block's particle parameters
+    mean: np.ndarray
+    inv_std: np.ndarray
+    active: np.ndarray  # [n]
+    seeds: np.ndarray  # [n] reset seeds, drawn by the driver
+    num_steps: int
+    collect_obs: bool
+    center: np.ndarray
+    start: Any  # truncated ES: the shared state copied into every env, or None
+    skip: int | None  # the env ``start`` came from, if this block holds it
+    spec: PolicySpec | None  # sent once per worker
+
+
+class WindowWorker:
+    """The actor: a block of envs stepped in its own process."""
+
+    def __init__(self, make_env: Callable, partner: np.ndarray, horizon: int):
+        self.backend = GymnasiumBackend(make_env, len(partner), horizon, 0, partner)
+        self.act = None
+
+    def ready(self) -> bool:
+        return True
+
+    def window(self, task: WindowTask) -> tuple[WindowResult, dict, float]:
+        began = time.perf_counter()
+        if task.spec is not None:
+            self.act = task.spec.particle_actions()
+        if task.start is not None:
+            self.backend.copy_in(task.start, skip=task.skip)
+        policy = ParticlePolicy(task.spec, self.act, *task[:3])
+        result = self.backend.unroll(
+            policy,
+            task.num_steps,
+            task.active,
+            collect_obs=task.collect_obs,
+            center=task.center,
+            seeds=task.seeds,
+        )
+        return result, self.state(), time.perf_counter() - began
+
+    def state(self) -> dict:
+        """The particles; ``envs`` is None where they cannot be snapshotted."""
+        try:
+            return self.backend.particles()
+        except Exception:  # e.g. an env holding a lock or a socket
+            return {"envs": None, **self.backend.bookkeeping()}
+
+    def set_state(self, particles: dict) -> None:
+        self.backend.set_particles(particles)
+
+    def source_state(self, index: int, seed: int | None) -> tuple:
+        """Truncated ES: env ``index`` (reset with ``seed`` if given) for
+        every env to start from."""
+        if seed is not None:
+            mask = np.arange(self.backend.num_envs) == index
+            self.backend.reset(mask, np.where(mask, seed, 0))
+        return self.backend.state_of(index)
+
+
+class _WorkerLost(Exception):
+    pass
+
+
+class RayBackend:
+    """The host backend's window contract with blocks of whole pairs on
+    ``num_workers`` Ray actors."""
+
+    def __init__(
+        self,
+        make_env: Callable[[], gym.Env],
+        num_envs: int,
+        horizon: int,
+        seed: int,
+        partner: np.ndarray,
+        num_workers: int,
+        address: str | None = None,
+    ):
+        self.ray = import_ray()
+        num_pairs = num_envs // 2
+        if num_workers > num_pairs:
+            raise ConfigError(
+                f"{num_workers} Ray workers for {num_pairs} antithetic pairs: a "
+                f"worker owns whole pairs, so use at most {num_pairs}"
+            )
+        probe = make_env()
+        space, obs_space = probe.action_space, probe.observation_space
+        probe.close()
+        if not isinstance(space, gym.spaces.Box):
+            raise ConfigError(
+                f"pes_rl needs a continuous (Box) action space, got {space}"
+            )
+        connect(self.ray, address, num_workers)
+        self.action_low = np.asarray(space.low, np.float32)
+        self.action_high = np.asarray(space.high, np.float32)
+        self.action_dim = int(np.prod(space.shape))
+        self.obs_dim = int(np.prod(obs_space.shape))
+        self.num_envs, self.horizon, self.partner = num_envs, horizon, partner
+        self.num_workers = num_workers
+        self.rng = np.random.default_rng(seed)
+        self.needs_reset = np.ones(num_envs, bool)
+        self.clock = np.zeros(num_envs, np.int64)
+        self.rejoin = np.zeros(num_envs, np.int64)  # window a lost pair runs again
+        self.windows, self.window_steps = 0, horizon
+        # Whole pairs per worker; truncated ES's extra particle goes last.
+        bounds = 2 * np.linspace(0, num_pairs, num_workers + 1).astype(int)
+        bounds[-1] = num_envs
+        self.blocks = [
+            slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        self.make_env, self.spec = make_env, None
+        self.actor = self.ray.remote(num_cpus=1, max_restarts=0)(WindowWorker)
+        self.workers: list[Any] = [None] * num_workers
+        self.has_spec = [False] * num_workers
+        self.held: list[Any] = [FRESH] * num_workers  # state at the next window
+        self.worker_seconds = np.zeros(num_workers)  # of the last window
+        self.last_seconds = 0.0  # wall-clock of the last window, here
+        try:
+            refs = [self._start(b) for b in range(num_workers)]
+            for ref in refs:
+                self._get(ref, "could not start")
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, b: int):
+        block = self.blocks[b]
+        partner = self.partner[block] - block.start
+        self.workers[b] = self.actor.remote(self.make_env, partner, self.horizon)
+        self.has_spec[b] = False
+        return self.workers[b].ready.remote()
+
+    def _get(self, ref, doing: str = "failed"):
+        exceptions = self.ray.exceptions
+        try:
+            return self.ray.get(ref)
+        except exceptions.RayTaskError as err:  # the env's own exception
+            cause = getattr(err, "cause", None) or err
+            text = f"{err}\n{type(cause).__name__}: {cause}"
+            raise EnvironmentWorkerError(text) from None
+        except exceptions.RayError as err:
+            if doing != "failed":  # at start-up: not a loss, a broken env
+                raise EnvironmentWorkerError(str(err).strip()) from None
+            raise _WorkerLost(type(err).__name__) from err
+
+    def unroll(
+        self,
+        policy: ParticlePolicy,
+        num_steps: int,
+        active: np.ndarray | None = None,
+        broadcast_from: int | None = None,
+        collect_obs: bool = False,
+        center: np.ndarray | float = 0.0,
+    ) -> WindowResult:
+        """``GymnasiumBackend.unroll`` with the same numbers, on the workers."""
+        began = time.perf_counter()
+        self.spec, self.window_steps = policy.spec, num_steps
+        active = np.ones(self.num_envs, bool) if active is None else active.copy()
+        active &= self.windows >= self.rejoin
+        start, owner = None, None
+        if broadcast_from is None:
+            seeds = draw_seeds(self.rng, self.needs_reset & active, self.partner)
+        else:  # truncated ES: every env starts from the extra particle's state
+            seeds = np.zeros(self.num_envs, np.int64)
+            owner = next(
+                b for b, s in enumerate(self.blocks) if s.stop > broadcast_from
+            )
+            pending = np.arange(self.num_envs) == broadcast_from
+            pending &= self.needs_reset
+            seed = draw_seeds(self.rng, pending, self.partner)[broadcast_from]
+            local = broadcast_from - self.blocks[owner].start
+            start = self._call(
+                owner, "source_state", local, int(seed) if pending.any() else None
+            )
+        tasks = [
+            WindowTask(
+                policy.thetas[s],
+                policy.mean,
+                policy.inv_std,
+                active[s],
+                seeds[s],
+                num_steps,
+                collect_obs,
+                center,
+                start,
+                broadcast_from - s.start if b == owner else None,
+                None if self.has_spec[b] else self.spec,
+            )  # fmt: skip
+            for b, s in enumerate(self.blocks)
+        ]
+        refs = [w.window.remote(t) for w, t in zip(self.workers, tasks, strict=True)]
+        results = []
+        try:
+            for b, ref in enumerate(refs):
+                results.append(self._collect(b, ref, tasks[b]))
+        except EnvironmentWorkerError:
+            for ref in refs[len(results) + 1 :]:  # Ray would print their errors
+                try:
+                    self.ray.get(ref)
+                except self.ray.exceptions.RayError:
+                    pass
+            raise
+        self.windows += 1
+        self.last_seconds = time.perf_counter() - began
+        return combine(results)
+
+    def _call(self, b: int, method: str, *args):
+        """A call that survives the loss of worker ``b`` (replayed)."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return self._get(getattr(self.workers[b], method).remote(*args))
+            except _WorkerLost as lost:
+                self._replace(b, lost)
+        raise EnvironmentWorkerError(f"Ray worker {b} was lost {MAX_ATTEMPTS} times")
+
+    def _replace(self, b: int, lost: _WorkerLost) -> bool:
+        """A new worker for block ``b`` with the held state; False when there
+        is none (its pairs' episodes are then lost, see ``_forget``)."""
+        held = self.held[b]
+        self._get(self._start(b), "could not restart")
+        if held is None:
+            self._forget(b, lost)
+            return False
+        if held is not FRESH:
+            self._get(self.workers[b].set_state.remote(held))
+        log.warning(
+            "Ray worker %d lost (%s): a new worker replays its window from the "
+            "env snapshots",
+            b,
+            lost,
+        )
+        return True
+
+    def _collect(self, b: int, ref, task: WindowTask) -> WindowResult:
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                result, state, seconds = self._get(ref)
+                break
+            except _WorkerLost as lost:
+                if not self._replace(b, lost):
+                    return self._nothing(b)
+                # The source env was reset after the snapshot: copy it too.
+                replay = task._replace(spec=self.spec, skip=None)
+                ref = self.workers[b].window.remote(replay)
+        else:
+            raise EnvironmentWorkerError(
+                f"Ray worker {b} was lost {MAX_ATTEMPTS} times in one window"
+            )
+        block = self.blocks[b]
+        self.held[b] = state if state["envs"] is not None else None
+        self.needs_reset[block] = state["needs_reset"]
+        self.clock[block] = state["clock"]
+        self.worker_seconds[b] = seconds
+        self.has_spec[b] = True
+        return result
+
+    def _forget(self, b: int, lost: _WorkerLost) -> None:
+        """Block ``b``'s episodes are gone: its pairs report ended (their
+        accumulators are cleared) and sit out what was left of their old
+        episode, so they start afresh at their old phase."""
+        block = self.blocks[b]
+        left = self.horizon - np.where(self.needs_reset[block], 0, self.clock[block])
+        self.rejoin[block] = self.windows + -(-left // self.window_steps)
+        self.needs_reset[block], self.clock[block] = True, 0
+        self.held[b] = FRESH
+        log.warning(
+            "Ray worker %d lost (%s) and its envs cannot be snapshotted: its %d "
+            "pairs end their episodes (accumulators cleared) and rejoin within "
+            "%d windows, at their old phase",
+            b,
+            lost,
+            (block.stop - block.start) // 2,
+            int(self.rejoin[block].max() - self.windows),
+        )
+
+    def _nothing(self, b: int) -> WindowResult:
+        """A lost block's window: ended, zero returns (a pair's difference
+        is zero, so the window's estimate has no term from it)."""
+        n, zeros = self.blocks[b].stop - self.blocks[b].start, np.zeros
+        return WindowResult(
+            zeros(n), np.ones(n, bool), 0, zeros(n, bool), zeros(n),
+            zeros(n, np.int64), zeros((n, self.obs_dim)), zeros((n, self.obs_dim)),
+            None,
+        )  # fmt: skip
+
+    def particles(self) -> dict | None:
+        """Every env's state (None if some cannot be snapshotted)."""
+        states = [self._call(b, "state") for b in range(self.num_workers)]
+        if any(state["envs"] is None for state in states):
+            return None
+        return {
+            name: (
+                sum((s["envs"] for s in states), [])
+                if name == "envs"
+                else np.concatenate([s[name] for s in states])
+            )
+            for name in states[0]
+        }
+
+    def set_particles(self, particles: dict) -> None:
+        for b, block in enumerate(self.blocks):
+            part = {name: value[block] for name, value in particles.items()}
+            self._call(b, "set_state", part)
+            self.held[b] = part
+        self.needs_reset[:] = particles["needs_reset"]
+        self.clock[:] = particles["clock"]
+
+    @property
+    def description(self) -> str:
+        return f"cpu, {self.num_workers} Ray workers"
+
+    def close(self) -> None:
+        for worker in self.workers:
+            if worker is not None:
+                self.ray.kill(worker)
+        self.workers = [None] * self.num_workers

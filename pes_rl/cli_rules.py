@@ -1,0 +1,166 @@
+"""The command line's rules: which flag combinations are errors, which are
+legal but surprising (a ``warning:`` line), and which flags a resumed run
+may change."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pes_rl.config import expected_windows, window_length
+from pes_rl.envs.registry import ALIASES
+from pes_rl.errors import ConfigError
+from pes_rl.presets import GENERIC, PRESETS, preset_for
+
+
+def preset_name(env: str) -> str | None:
+    """The preset of ``env``: by its name, or the alias of its Gymnasium id
+    or Brax name (``Swimmer-v5`` and ``swimmer`` share one)."""
+    if env in PRESETS:
+        return env
+    return next((a for a, ids in ALIASES.items() if env in ids.values()), None)
+
+
+def surprises(config, warm_up_steps: int, horizon: int | None = None) -> list[str]:
+    """Legal but surprising settings, worth a ``warning:`` line once the
+    run is known to be valid (``horizon``: the run's T, when known)."""
+    name = config.preset
+    preset = preset_for(name, config.algo) if name else {}
+    owner = "generic defaults'" if name == GENERIC else f"{name} preset's"
+    lines = []
+    if config.optimizer == "sgd" and config.fitness_shaping == "none":
+        own = name not in (None, GENERIC) and name == preset_name(
+            config.problem or config.env
+        )
+        measured = own and (
+            preset.get("optimizer", "sgd"),
+            preset.get("fitness_shaping", "none"),
+        ) == ("sgd", "none")
+        if not measured:
+            lines.append(
+                f"--optimizer sgd with --fitness-shaping none steps by lr x "
+                "sum(eps R) / (N sigma^2), in proportion to the reward's scale, "
+                f"which no preset has measured here: lr {config.learning_rate} may "
+                "throw the policy many sigmas per update (returns collapse) or "
+                "barely move it; --fitness-shaping centered_ranks or --optimizer "
+                "adam make the step independent of the reward's scale"
+            )
+    for key in ("sigma", "learning_rate"):
+        final = f"{key}_final"
+        if final in preset and getattr(config, final) is None:
+            flag = "--" + key.replace("_", "-")
+            lines.append(
+                f"{flag} {getattr(config, key)} replaces the {owner} "
+                f"decay {preset[key]} -> {preset[final]} with a constant; add "
+                f"{flag}-final to decay it"
+            )
+    if warm_up_steps >= config.total_steps:
+        lines.append(
+            f"the staggered warm-up alone takes {warm_up_steps} env steps, more "
+            f"than --total-steps {config.total_steps}; the run will take it and "
+            "one update (--no-stagger avoids it)"
+        )
+    elif horizon is not None:
+        envs = config.num_particles + (config.algo == "tes")
+        window = window_length(config.truncation_length, horizon, config.algo == "es")
+        updates = expected_windows(config.total_steps, envs, window)
+        if updates < 20 and config.total_steps != preset.get("total_steps"):
+            lines.append(
+                f"--total-steps {config.total_steps} buys about {updates} updates "
+                f"of {envs * window} env steps each: too few for ES to move "
+                "far; raise --total-steps"
+            )
+    return lines
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_combinations(config, given: dict[str, Any]) -> None:
+    """Flags that cannot take effect with the others are errors."""
+    if config.problem is not None:
+        env_only = (
+            "env policy hidden_sizes backend brax_physics async_envs horizon "
+            "workers num_workers ray_address"
+        )
+        for name in env_only.split():
+            if name in given:
+                raise ConfigError(f"{_flag(name)} does not apply to --problem")
+        return
+    if "hidden_sizes" in given and config.policy != "mlp":
+        raise ConfigError("--hidden-sizes needs --policy mlp")
+    if config.algo == "es" and "truncation_length" in given:
+        raise ConfigError("--truncation-length does not apply to --algo es (K = T)")
+    if config.algo in ("tes", "es") and "stagger" in given:
+        raise ConfigError(f"--stagger does not apply to --algo {config.algo}")
+    from pes_rl.agents.build import resolve_backend
+
+    brax = resolve_backend(config.backend) == "brax"
+    jitted_only = "brax_physics updates_per_call devices coordinator_address"
+    for name in [*jitted_only.split(), "num_processes", "process_id"]:
+        if name in given and not brax:
+            raise ConfigError(
+                f"{_flag(name)} applies to the brax backend only; add --backend brax"
+            )
+    for name in ("async_envs", "workers", "num_workers", "ray_address"):
+        if name in given and brax:
+            raise ConfigError(f"{_flag(name)} applies to the gymnasium backend only")
+    if "ray_address" in given and config.workers != "ray":
+        raise ConfigError("--ray-address needs --workers ray")
+    if config.workers == "ray":
+        from pes_rl.envs.ray_cluster import import_ray
+
+        import_ray()  # before anything is written: a missing extra is named
+
+
+# Flags a resumed run may change (they do not change what an update
+# computes); any other flag must match the run's config.
+RESUMABLE = (
+    "total_steps",
+    "progress",
+    "resume",
+    "async_envs",
+    "workers",
+    "num_workers",
+    "ray_address",
+    "devices",
+    "updates_per_call",
+    "checkpoint_every_updates",
+    "checkpoint_every_seconds",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
+)
+
+
+def resume_values(run_dir: str, given: dict[str, Any], names: set[str]) -> dict:
+    """The config of ``run_dir`` with the allowed flags of ``given``
+    applied; a flag that contradicts the run is refused."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
+    stored = json.loads(path.read_text())
+    values = {k: v for k, v in stored.items() if k in names}
+    values["hidden_sizes"] = tuple(values.get("hidden_sizes", ()))
+    if values.get("backend") and stored.get("backend"):
+        values["backend"] = stored["backend"]
+    for name, value in given.items():
+        if name in RESUMABLE or name not in names:
+            continue
+        if name == "backend" and value == "auto":
+            continue
+        if name == "run_dir" and Path(value).resolve() == Path(run_dir).resolve():
+            continue
+        if name == "truncation_length":  # stored as the agent resolved it
+            horizon = values.get("horizon") or value
+            value = horizon if values.get("algo") == "es" else min(value, horizon)
+        if values.get(name) != value:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(
+                f"cannot resume with {flag} {value}: the run used {values.get(name)}"
+            )
+    for name in RESUMABLE:
+        if name in given and name in names:
+            values[name] = given[name]
+    values["run_dir"] = values["resume"] = str(run_dir)
+    return values
