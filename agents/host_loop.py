@@ -55,9 +55,7 @@ class HostLoop:
     def window(self, ts: TrainState, active: np.ndarray, learn: bool):
         ts, thetas, (mean, inv_std) = self.fns.ask(ts)
         policy = ParticlePolicy(
-            self.fns.policy,
-            self.fns.act_particles,
-            *jax.device_get((thetas, mean, inv_std)),
+            self.fns.policy, self.fns.act_particles, thetas, mean, inv_std
         )
         result = self.backend.unroll(
             policy,

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import gymnasium as gym
+import jax.numpy as jnp
 import numpy as np
 
 from pes_rl.envs.gymnasium_backend import (
@@ -70,7 +71,7 @@ class WindowWorker:
             self.act = task.spec.particle_actions()
         if task.start is not None:
             self.backend.copy_in(task.start, skip=task.skip)
-        policy = ParticlePolicy(task.spec, self.act, *task[:3])
+        policy = ParticlePolicy(task.spec, self.act, *map(jnp.asarray, task[:3]))
         result = self.backend.unroll(
             policy,
             task.num_steps,
@@ -197,6 +198,7 @@ class RayBackend:
         """``GymnasiumBackend.unroll`` with the same numbers, on the workers."""
         began = time.perf_counter()
         self.spec, self.window_steps = policy.spec, num_steps
+        thetas, mean, inv_std = map(np.asarray, policy[2:])  # to send
         active = np.ones(self.num_envs, bool) if active is None else active.copy()
         active &= self.windows >= self.rejoin
         start, owner = None, None
@@ -216,9 +218,9 @@ class RayBackend:
             )
         tasks = [
             WindowTask(
-                policy.thetas[s],
-                policy.mean,
-                policy.inv_std,
+                thetas[s],
+                mean,
+                inv_std,
                 active[s],
                 seeds[s],
                 num_steps,

@@ -66,17 +66,18 @@ def make_policy(
 
 
 class ParticlePolicy(NamedTuple):
-    """Every particle's policy for one window: flat parameters [M, D], the
-    normaliser, and ``spec`` to rebuild ``act`` elsewhere (a Ray worker)."""
+    """Every particle's policy for one window: flat parameters [M, D] and
+    the normaliser (on the device: no copy per step), and ``spec`` to
+    rebuild ``act`` elsewhere (a Ray worker)."""
 
     spec: "PolicySpec"
     act: Callable  # (thetas [n, D], obs [n, O], mean, inv_std) -> [n, A]
-    thetas: np.ndarray
-    mean: np.ndarray
-    inv_std: np.ndarray
+    thetas: jax.Array
+    mean: jax.Array
+    inv_std: jax.Array
 
-    def __call__(self, obs: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
-        return np.asarray(self.act(self.thetas[rows], obs, self.mean, self.inv_std))
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.act(self.thetas, obs, self.mean, self.inv_std))
 
 
 class PolicySpec(NamedTuple):
