@@ -232,9 +232,7 @@ def _assemble(config, task: _Task, estimator_factory, window_start, streams, par
     if host is not None:
         fns = _HOST_FUNCTIONS.get(
             (recipe, _key_of(module)),
-            lambda: HostFunctions(
-                update(), PolicySpec(module, jax.device_get(params)), _apply(module)
-            ),
+            lambda: HostFunctions(update(), PolicySpec(module, jax.device_get(params))),
         )
 
         def make_eval_backend(count: int) -> GymnasiumBackend:
@@ -322,15 +320,6 @@ def _policy(config: AgentConfig, action_dim: int):
         hidden_sizes=config.hidden_sizes,
         use_bias=use_bias,
     )
-
-
-def _apply(module) -> Callable:
-    """(params, obs, obs_mean, obs_inv_std) -> action, on normalised obs."""
-
-    def apply(params, obs, mean, inv_std):
-        return module.apply(params, (obs - mean) * inv_std)
-
-    return apply
 
 
 def _init(init: Callable, *args):

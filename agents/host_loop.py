@@ -21,14 +21,13 @@ from pes_rl.train_state import TrainState, UpdateMetrics, WindowOut
 class HostFunctions:
     """Jitted functions shared by agents of one recipe."""
 
-    def __init__(self, update, policy: PolicySpec, act: Callable):
+    def __init__(self, update, policy: PolicySpec):
         self.ask = jax.jit(update.ask)
         self.finish = jax.jit(update.finish)
         self.normalizer = jax.jit(update.normalizer)
         self.policy = policy
         self.act_particles = policy.particle_actions()
-        # (params, obs [B, O], mean, inv_std) -> actions [B, A]
-        self.act_mean = jax.jit(jax.vmap(act, in_axes=(None, 0, None, None)))
+        self.act_mean = policy.mean_actions()
 
 
 class HostLoop:

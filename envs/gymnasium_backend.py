@@ -62,6 +62,15 @@ def pair_partners(num_envs: int) -> np.ndarray:
     return np.arange(num_envs) ^ 1
 
 
+def box_actions(space: gym.Space) -> tuple[np.ndarray, np.ndarray, int]:
+    """Low and high bounds and size of a ``Box`` action space; other spaces
+    are refused."""
+    if not isinstance(space, gym.spaces.Box):
+        raise ConfigError(f"pes_rl needs a continuous (Box) action space, got {space}")
+    low, high = (np.asarray(x, np.float32) for x in (space.low, space.high))
+    return low, high, int(np.prod(space.shape))
+
+
 def draw_seeds(
     rng: np.random.Generator, mask: np.ndarray, partner: np.ndarray
 ) -> np.ndarray:
@@ -91,15 +100,12 @@ class GymnasiumBackend:
             self.pool = ProcessPool(make_env, num_envs, num_workers)
         else:
             self.pool = SerialPool(make_env, num_envs)
-        space = self.pool.action_space
-        if not isinstance(space, gym.spaces.Box):
+        try:
+            bounds = box_actions(self.pool.action_space)
+        except ConfigError:
             self.pool.close()
-            raise ConfigError(
-                f"pes_rl needs a continuous (Box) action space, got {space}"
-            )
-        self.action_low = np.asarray(space.low, np.float32)
-        self.action_high = np.asarray(space.high, np.float32)
-        self.action_dim = int(np.prod(space.shape))
+            raise
+        self.action_low, self.action_high, self.action_dim = bounds
         self.obs_dim = int(np.prod(self.pool.observation_space.shape))
         self.num_envs = num_envs
         self.horizon = horizon

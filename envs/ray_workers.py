@@ -28,6 +28,7 @@ import numpy as np
 from pes_rl.envs.gymnasium_backend import (
     GymnasiumBackend,
     WindowResult,
+    box_actions,
     combine,
     draw_seeds,
 )
@@ -129,15 +130,9 @@ class RayBackend:
         probe = make_env()
         space, obs_space = probe.action_space, probe.observation_space
         probe.close()
-        if not isinstance(space, gym.spaces.Box):
-            raise ConfigError(
-                f"pes_rl needs a continuous (Box) action space, got {space}"
-            )
-        connect(self.ray, address, num_workers)
-        self.action_low = np.asarray(space.low, np.float32)
-        self.action_high = np.asarray(space.high, np.float32)
-        self.action_dim = int(np.prod(space.shape))
+        self.action_low, self.action_high, self.action_dim = box_actions(space)
         self.obs_dim = int(np.prod(obs_space.shape))
+        connect(self.ray, address, num_workers)
         self.num_envs, self.horizon, self.partner = num_envs, horizon, partner
         self.num_workers = num_workers
         self.rng = np.random.default_rng(seed)
@@ -161,7 +156,7 @@ class RayBackend:
         try:
             refs = [self._start(b) for b in range(num_workers)]
             for ref in refs:
-                self._get(ref, "could not start")
+                self._get(ref, startup=True)
         except BaseException:
             self.close()
             raise
@@ -173,7 +168,7 @@ class RayBackend:
         self.has_spec[b] = False
         return self.workers[b].ready.remote()
 
-    def _get(self, ref, doing: str = "failed"):
+    def _get(self, ref, startup: bool = False):
         exceptions = self.ray.exceptions
         try:
             return self.ray.get(ref)
@@ -182,7 +177,7 @@ class RayBackend:
             text = f"{err}\n{type(cause).__name__}: {cause}"
             raise EnvironmentWorkerError(text) from None
         except exceptions.RayError as err:
-            if doing != "failed":  # at start-up: not a loss, a broken env
+            if startup:  # not a loss: an env that cannot even be built
                 raise EnvironmentWorkerError(str(err).strip()) from None
             raise _WorkerLost(type(err).__name__) from err
 
@@ -261,7 +256,7 @@ class RayBackend:
         """A new worker for block ``b`` with the held state; False when there
         is none (its pairs' episodes are then lost, see ``_forget``)."""
         held = self.held[b]
-        self._get(self._start(b), "could not restart")
+        self._get(self._start(b), startup=True)
         if held is None:
             self._forget(b, lost)
             return False
@@ -328,8 +323,14 @@ class RayBackend:
         )  # fmt: skip
 
     def particles(self) -> dict | None:
-        """Every env's state (None if some cannot be snapshotted)."""
-        states = [self._call(b, "state") for b in range(self.num_workers)]
+        """Every env's state (None if some cannot be snapshotted): what the
+        last window sent up, or a new worker's fresh envs."""
+        states = [
+            self._call(b, "state") if held is FRESH else held
+            for b, held in enumerate(self.held)
+        ]
+        if any(state is None for state in states):
+            return None
         if any(state["envs"] is None for state in states):
             return None
         return {

@@ -1,5 +1,6 @@
 """Command-line configuration of ``python -m pes_rl.train``: the run's
-config, its flags, presets and resume rules.
+config, its flags and presets (``cli_rules`` holds which combinations are
+errors or warnings, and what a resume may change).
 
 Flags given on the command line override the environment's preset (found
 by alias, Gymnasium id or Brax name; the generic defaults where it has

@@ -87,6 +87,11 @@ class PolicySpec(NamedTuple):
     module: nn.Module
     template: Any
 
+    def apply(self, params, obs, mean, inv_std):
+        """The action for an observation, normalised as ``(obs - mean) *
+        inv_std``."""
+        return self.module.apply(params, (obs - mean) * inv_std)
+
     def particle_actions(self) -> Callable:
         """Jitted (flat params [n, D], obs [n, O], obs_mean, obs_inv_std) ->
         actions [n, A]. A row's numbers do not depend on n for n >= 2, which
@@ -94,6 +99,10 @@ class PolicySpec(NamedTuple):
         _, unravel = ravel_pytree(self.template)
 
         def act(flat, obs, mean, inv_std):
-            return self.module.apply(unravel(flat), (obs - mean) * inv_std)
+            return self.apply(unravel(flat), obs, mean, inv_std)
 
         return jax.jit(jax.vmap(act, in_axes=(0, 0, None, None)))
+
+    def mean_actions(self) -> Callable:
+        """Jitted (params, obs [B, O], obs_mean, obs_inv_std) -> [B, A]."""
+        return jax.jit(jax.vmap(self.apply, in_axes=(None, 0, None, None)))

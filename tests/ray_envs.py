@@ -1,5 +1,6 @@
-"""Envs for the Ray worker tests, importable on the workers by module name:
-registered Gymnasium ids whose entry points live here."""
+"""What the Ray worker tests share: envs importable on the workers by
+module name (registered Gymnasium ids whose entry points live here), and the
+small run they train."""
 
 import os
 import threading
@@ -31,4 +32,16 @@ class FailingEnv(LinearQuadraticEnv):
 gym.register("LockedToy-v0", entry_point=f"{__name__}:LockedEnv", max_episode_steps=60)
 gym.register(
     "FailingToy-v0", entry_point=f"{__name__}:FailingEnv", max_episode_steps=60
+)
+
+# obs-norm on, 4 pairs, 3 windows per episode (a staggered warm-up).
+SMALL = dict(
+    env="Swimmer-v5",
+    num_particles=8,
+    truncation_length=20,
+    horizon=60,
+    obs_norm=True,
+    sigma=0.1,
+    learning_rate=0.05,
+    seed=3,
 )

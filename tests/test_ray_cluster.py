@@ -11,19 +11,9 @@ import pytest
 
 ray = pytest.importorskip("ray", reason='Ray is not installed: pip install -e ".[ray]"')
 from ray.cluster_utils import Cluster  # noqa: E402
+from ray_envs import SMALL  # noqa: E402
 
 from pes_rl.agents import PES  # noqa: E402
-
-SMALL = dict(
-    env="Swimmer-v5",
-    num_particles=8,
-    truncation_length=20,
-    horizon=60,
-    obs_norm=True,
-    sigma=0.1,
-    learning_rate=0.05,
-    seed=3,
-)
 
 
 @pytest.fixture(scope="module")
