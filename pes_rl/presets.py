@@ -99,6 +99,50 @@ PRESETS["influence_balancing"] = {
         "eval_every": 30_000,
     }
 }
+# The meta-learning problems take their experiments' settings
+# (experiments/lr_schedule_digits.py, hyperparams_digits.py,
+# learned_optimizer.py: pairs in lockstep, as the PES paper, Adam's step
+# decaying tenfold), with a budget of 3, 20 and 20 inner runs per particle.
+PRESETS["lr_schedule_digits"] = {
+    "common": {
+        "num_particles": 8,
+        "truncation_length": 10,
+        "sigma": 0.1,
+        "learning_rate": 0.05,
+        "learning_rate_final": 0.005,
+        "optimizer": "adam",
+        "stagger": False,
+        "total_steps": 120_000,
+        "eval_every": 20_000,
+    }
+}
+PRESETS["lr_schedule_digits_val_accuracy"] = PRESETS["lr_schedule_digits"]
+PRESETS["hyperparams_digits"] = {
+    "common": {
+        "num_particles": 10,
+        "truncation_length": 10,
+        "sigma": 0.3,
+        "learning_rate": 0.03,
+        "learning_rate_final": 0.003,
+        "optimizer": "adam",
+        "stagger": False,
+        "total_steps": 200_000,
+        "eval_every": 20_000,
+    }
+}
+PRESETS["learned_optimizer"] = {
+    "common": {
+        "num_particles": 16,
+        "truncation_length": 10,
+        "sigma": 0.01,
+        "learning_rate": 0.002,
+        "learning_rate_final": 0.0002,
+        "optimizer": "adam",
+        "stagger": False,
+        "total_steps": 320_000,
+        "eval_every": 32_000,
+    }
+}
 for _name in ("hopper", "walker2d", "ant"):
     PRESETS[_name] = {"common": dict(PRESETS["halfcheetah"]["common"])}
 

@@ -20,8 +20,11 @@ normaliser ``(mean, inv_std)``, and its parameters' first layer must be a
 The RL problem (``pes_rl.envs.brax_problem``) is one such.
 
 Shipped problems, by name: ``linear_quadratic``, ``influence_balancing``,
-``lr_schedule_toy``. ``register(name, factory)`` adds one; the CLI takes
-``--problem NAME`` or ``--problem module:factory``.
+``lr_schedule_toy`` (``toys``); ``lr_schedule_digits`` (its training loss),
+``lr_schedule_digits_val_accuracy``, ``hyperparams_digits`` (``digits``) and
+``learned_optimizer``, which need scikit-learn (the ``meta`` extra).
+``register(name, factory)`` adds one; the CLI takes ``--problem NAME`` or
+``--problem module:factory``.
 """
 
 import difflib
@@ -97,11 +100,20 @@ def check(problem: Any, name: str = "the problem") -> None:
 
 
 def _register_shipped() -> None:
-    from pes_rl.problems import toys
+    import functools
+
+    from pes_rl.problems import digits, learned_optimizer, toys
 
     register("linear_quadratic", toys.LinearQuadratic)
     register("influence_balancing", toys.InfluenceBalancing)
     register("lr_schedule_toy", toys.LRScheduleToy)
+    register("lr_schedule_digits", digits.LRScheduleDigits)
+    register(
+        "lr_schedule_digits_val_accuracy",
+        functools.partial(digits.LRScheduleDigits, objective="val_accuracy"),
+    )
+    register("hyperparams_digits", digits.HyperparamsDigits)
+    register("learned_optimizer", learned_optimizer.LearnedOptimizer)
 
 
 _register_shipped()
