@@ -65,7 +65,7 @@ def inner_rewards(problem: Any, thetas: np.ndarray, key: jax.Array, runs: int = 
     """Per step rewards [n, runs, T] of whole inner runs, as
     ``inner_returns``, and the final inner states ([runs, n, ...])."""
     unravel = ravel_pytree(problem.init_params(jax.random.key(0)))[1]
-    rewards, states = jax.jit(_rewards, static_argnums=(0, 3))(
+    rewards, states = _jitted_rewards(
         problem, jax.vmap(unravel)(jnp.asarray(thetas)), key, runs
     )
     return np.asarray(rewards), states
@@ -90,3 +90,6 @@ def _rewards(problem, params, key, runs: int):
 
     final, rewards = jax.lax.map(one_run, jnp.arange(runs))
     return jnp.transpose(rewards, (2, 0, 1)), final
+
+
+_jitted_rewards = jax.jit(_rewards, static_argnums=(0, 3))

@@ -142,18 +142,27 @@ class DigitsTraining:
                 score, worst = accuracy(layers, x_val, y_val), 0.0
             else:
                 score, worst = -cross_entropy(layers, x_val, y_val), -DIVERGED_LOSS
-        diverged = (
-            state["diverged"]
-            | ~jnp.isfinite(loss)
-            | (loss > DIVERGED_LOSS)
-            | ~all_finite(layers)
-            | ~jnp.isfinite(score)
-        )
-        new = {"layers": layers, "velocity": velocity}
-        old = {"layers": state["layers"], "velocity": state["velocity"]}
-        kept = jax.tree.map(lambda n, o: jnp.where(diverged, o, n), new, old)
-        reward = jnp.where(diverged, worst, score) / self.horizon
-        return {**kept, "t": state["t"] + 1, "diverged": diverged}, reward
+        state = advance(state, {"layers": layers, "velocity": velocity}, loss, score)
+        reward = jnp.where(state["diverged"], worst, score) / self.horizon
+        return state, reward
+
+
+def advance(state: dict, new: dict, loss: jax.Array, score: jax.Array) -> dict:
+    """The next state: the fields in ``new`` replace ``state``'s, unless the
+    run diverges now (``loss`` above ``DIVERGED_LOSS``, or ``loss``, ``score``
+    or the new layers not finite) or did before; then they keep their old
+    values for good."""
+    diverged = (
+        state["diverged"]
+        | ~jnp.isfinite(loss)
+        | (loss > DIVERGED_LOSS)
+        | ~all_finite(new["layers"])
+        | ~jnp.isfinite(score)
+    )
+    kept = jax.tree.map(
+        lambda n, o: jnp.where(diverged, o, n), new, {k: state[k] for k in new}
+    )
+    return {**state, **kept, "t": state["t"] + 1, "diverged": diverged}
 
 
 def _broadcast(value: Any, like: Any) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from pes_rl.problems.digits import DIVERGED_LOSS, DigitsTraining, all_finite
+from pes_rl.problems.digits import DIVERGED_LOSS, DigitsTraining, advance
 
 MOMENTUM_DECAYS = (0.5, 0.9, 0.99)
 SECOND_MOMENT_DECAY = 0.999
@@ -119,16 +119,7 @@ class LearnedOptimizer:
             return p + self.propose(params, features)
 
         layers = jax.tree.map(update, state["layers"], grads, *momenta, second)
-        diverged = (
-            state["diverged"]
-            | ~jnp.isfinite(loss)
-            | (loss > DIVERGED_LOSS)
-            | ~all_finite(layers)
-        )
         new = {"layers": layers, "momenta": momenta, "second_moment": second}
-        kept = jax.tree.map(
-            lambda n, o: jnp.where(diverged, o, n), new, {k: state[k] for k in new}
-        )
-        score = jnp.where(diverged, -DIVERGED_LOSS, -loss)
-        state = {**state, **kept, "t": state["t"] + 1, "diverged": diverged}
+        state = advance(state, new, loss, -loss)
+        score = jnp.where(state["diverged"], -DIVERGED_LOSS, -loss)
         return state, score / self.horizon, jnp.zeros((), bool)
