@@ -22,11 +22,22 @@ from pes_rl.agents.jax_loop import JaxEngine, JaxLoop
 from pes_rl.config import AgentConfig, make_optimizer, window_length
 from pes_rl.envs.brax_problem import EnvProblem
 from pes_rl.envs.gymnasium_backend import GymnasiumBackend, pair_partners
-from pes_rl.envs.registry import brax_factory, gymnasium_factory
+from pes_rl.envs.registry import (
+    brax_factory,
+    gymnasium_factory,
+    is_playground,
+    playground_factory,
+)
 from pes_rl.errors import ConfigError
 from pes_rl.keys import EVAL_SEED, KeyStreams, numpy_rng
 from pes_rl.normalization import first_layer, reexpress_params
-from pes_rl.policies import PolicySpec, make_policy
+from pes_rl.policies import (
+    PolicySpec,
+    carry_layout,
+    init_params,
+    is_recurrent,
+    make_policy,
+)
 from pes_rl.problems import check
 from pes_rl.train_state import TrainState, init_stats, make_update
 
@@ -81,6 +92,7 @@ class Built:
     num_envs: int
     module: Any  # the policy (None for a Problem)
     problem: Any  # what the jitted engine runs (None on the host loop)
+    initial_carry: np.ndarray  # [C] a recurrent policy's fresh carry, or empty
 
 
 @dataclass
@@ -122,11 +134,17 @@ def build(
 def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
     """What the particles run: a Problem, a Brax env with the policy (a
     Problem too), or Gymnasium envs on the host."""
-    jitted = config.problem is not None or resolve_backend(config.backend) == "brax"
+    playground = config.problem is None and is_playground(config.env)
+    jitted = (
+        config.problem is not None
+        or playground
+        or resolve_backend(config.backend) == "brax"
+    )
     if jitted and config.workers == "ray":
         raise ConfigError(
-            "Ray workers step Gymnasium envs; the jitted engine (Brax, a "
-            "Problem) scales over devices and jax.distributed instead"
+            "Ray workers step Gymnasium envs; the jitted engine (Brax, "
+            "Playground, a Problem) scales over devices and jax.distributed "
+            "instead"
         )
     if config.problem is not None:
         problem = config.problem
@@ -135,6 +153,17 @@ def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
         if config.horizon not in (None, horizon):
             raise ConfigError(f"{name} sets its own horizon ({horizon})")
         return _Task("jax", name, horizon, None, problem, None, None)
+    if playground:
+        if config.brax_physics is not None:
+            raise ConfigError("brax_physics does not apply to Playground envs")
+        env, horizon, name = _BRAX_ENVS.get(
+            ("playground", _key_of(config.env), config.horizon)
+            + (repr(config.env_kwargs),),
+            lambda: playground_factory(config.env, config.horizon, config.env_kwargs),
+        )
+        module = _policy(config, env.action_size)
+        problem = EnvProblem(env, module, horizon)
+        return _Task("playground", name, horizon, module, problem, None, None)
     if resolve_backend(config.backend) == "brax":
         env, horizon, name = _BRAX_ENVS.get(
             (_key_of(config.env), config.horizon, repr(config.env_kwargs))
@@ -151,6 +180,8 @@ def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
         config.env, config.horizon, config.env_kwargs
     )
     seed = numpy_rng(streams.resets)
+    if config.workers == "ray" and is_recurrent(_policy(config, 1)):
+        raise ConfigError("recurrent policies do not run on Ray workers yet")
     if config.workers == "ray":
         from pes_rl.envs.ray_workers import RayBackend
 
@@ -164,6 +195,9 @@ def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
         )
     try:
         module = _policy(config, host.action_dim)
+        carry = carry_layout(module, host.obs_dim).initial
+        if carry.size:  # not on Ray workers: refused above
+            host.set_initial_carry(carry)
     except BaseException:
         host.close()
         raise
@@ -179,7 +213,7 @@ def _assemble(config, task: _Task, estimator_factory, window_start, streams, par
     module, problem, host = task.module, task.problem, task.host
     if module is not None:
         obs_dim = host.obs_dim if host is not None else problem.obs_dim
-        params = _init(module.init, streams.init, jnp.zeros((obs_dim,), jnp.float32))
+        params = _init(init_params, module, streams.init, obs_dim)
     else:
         params = _init(problem.init_params, streams.init)
         obs_dim = 0
@@ -232,15 +266,19 @@ def _assemble(config, task: _Task, estimator_factory, window_start, streams, par
     if host is not None:
         fns = _HOST_FUNCTIONS.get(
             (recipe, _key_of(module)),
-            lambda: HostFunctions(update(), PolicySpec(module, jax.device_get(params))),
+            lambda: HostFunctions(
+                update(), PolicySpec(module, jax.device_get(params), obs_dim)
+            ),
         )
 
         def make_eval_backend(count: int) -> GymnasiumBackend:
             alone = np.arange(count)  # no pairs: each env its own partner
             processes = config.num_workers if config.workers == "processes" else 0
-            return GymnasiumBackend(
+            backend = GymnasiumBackend(
                 task.make_env, count, task.horizon, EVAL_SEED, alone, processes
             )
+            backend.set_initial_carry(host.initial_carry)
+            return backend
 
         loop = HostLoop(
             fns,
@@ -271,10 +309,14 @@ def _assemble(config, task: _Task, estimator_factory, window_start, streams, par
                 config.num_devices,
             ),
         )
-        loop = JaxLoop(engine, streams.resets, state, config.updates_per_call)
+        loop = JaxLoop(engine, streams.resets, config.updates_per_call)
+    if host is not None:
+        carry = host.initial_carry
+    else:  # a Problem's carry, if any, is its own business
+        carry = getattr(problem, "initial_carry", np.zeros(0, np.float32))
     return Built(
         loop, state, unravel, task.backend_name, task.name, task.horizon, window,
-        num_envs, module, problem,
+        num_envs, module, problem, carry,
     )  # fmt: skip
 
 
@@ -305,10 +347,18 @@ def _check_reexpressible(module, problem, params, obs_dim: int) -> None:
     if "bias" not in layer:  # scaled, not centred
         old, new = (old[0] * 0, old[1]), (new[0] * 0, new[1])
     params = jax.tree.map(lambda x: x + 0.1, params)  # not all zero
-    apply = jax.vmap(module.apply, in_axes=(None, 0))  # one observation at a time
+    layout = carry_layout(module, obs_dim)
+    if layout.unravel is None:
+        apply = jax.vmap(module.apply, in_axes=(None, 0))  # one observation at a time
+    else:
+        carry = layout.unravel(layout.initial)
+        apply = jax.vmap(lambda p, o: module.apply(p, carry, o), in_axes=(None, 0))
     before = apply(params, (obs - old[0]) * old[1])
     after = apply(reexpress_params(params, old, new), (obs - new[0]) * new[1])
-    if not np.allclose(before, after, rtol=1e-3, atol=1e-3):
+    close = jax.tree.map(
+        lambda a, b: np.allclose(a, b, rtol=1e-3, atol=1e-3), before, after
+    )
+    if not all(jax.tree.leaves(close)):
         raise ConfigError(message)
 
 
@@ -319,6 +369,7 @@ def _policy(config: AgentConfig, action_dim: int):
         action_dim,
         hidden_sizes=config.hidden_sizes,
         use_bias=use_bias,
+        recurrent_size=config.recurrent_size,
     )
 
 

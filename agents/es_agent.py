@@ -52,6 +52,7 @@ class ESAgent:
         stagger: bool = True,
         seed: int = 0,
         hidden_sizes: tuple[int, ...] = (32, 32),
+        recurrent_size: int = 32,
         policy_bias: bool | None = None,
         env_kwargs: dict | None = None,
         num_workers: int = 0,
@@ -73,6 +74,7 @@ class ESAgent:
         self.horizon, self.truncation_length = built.horizon, built.truncation_length
         self.num_particles, self.num_envs = num_particles, built.num_envs
         self.module, self.problem = built.module, built.problem
+        self.initial_carry = built.initial_carry  # [C], empty unless recurrent
         self._eval_key = streams.evaluation
         self.env_steps = 0  # live training transitions
         self.simulated_steps = 0  # computed: on the jitted engine, absorbed too
@@ -238,6 +240,7 @@ class ESAgent:
         ``updates_per_call`` updates, with the info of its last update) and
         stops training by returning False."""
         callback = as_callback(callback)
+        self.loop.prepare(self.state)
         callback.on_training_start(self)
         start_steps, start_time = self.env_steps, time.perf_counter()
         bar = tqdm(
@@ -269,14 +272,38 @@ class ESAgent:
 
     # -- using the result ---------------------------------------------------
 
-    def predict(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic action of the mean policy, clipped to the action
-        space; ``obs`` is one observation or a batch."""
+    @property
+    def recurrent(self) -> bool:
+        """The policy keeps a carry (gru, lstm or a recurrent module)."""
+        return self.initial_carry.size > 0
+
+    def predict(self, obs, state=None, episode_start=None):
+        """Deterministic action of the mean policy for one observation or a
+        batch: clipped to a Box, an argmax for discrete spaces.
+
+        A recurrent policy returns ``(action, state)`` in the style of
+        Stable-Baselines3: ``state`` is the flat carry ([C], or [B, C] for a
+        batch) to pass back at the next step; None starts fresh, and rows
+        where ``episode_start`` is True start fresh too."""
         if self.module is None:
             raise ConfigError("predict needs a policy; a Problem has no observations")
         obs = np.asarray(obs, np.float32)
-        actions = self.loop.mean_actions(self.state, self._unravel, np.atleast_2d(obs))
-        return actions[0] if obs.ndim == 1 else actions
+        batch = np.atleast_2d(obs)
+        if not self.recurrent:
+            actions = self.loop.mean_actions(self.state, self._unravel, batch)
+            return actions[0] if obs.ndim == 1 else actions
+        fresh = np.tile(self.initial_carry, (len(batch), 1))
+        carry = fresh if state is None else np.atleast_2d(state).astype(np.float32)
+        if carry.shape != fresh.shape:
+            raise ConfigError(
+                f"state has shape {np.shape(state)}: expected {fresh.shape[1:]} "
+                f"per observation (the policy's flat carry)"
+            )
+        if episode_start is not None:
+            starts = np.broadcast_to(np.asarray(episode_start, bool), len(batch))
+            carry = np.where(starts[:, None], fresh, carry)
+        actions, carry = self.loop.mean_actions(self.state, self._unravel, batch, carry)
+        return (actions[0], carry[0]) if obs.ndim == 1 else (actions, carry)
 
     def evaluate_episodes(self, num_episodes: int = 10) -> np.ndarray:
         """Returns of ``num_episodes`` whole episodes (inner runs) of the mean

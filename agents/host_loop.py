@@ -95,11 +95,21 @@ class HostLoop:
     def normalizer(self, obs_stats):
         return self.fns.normalizer(obs_stats)
 
-    def mean_actions(self, ts: TrainState, unravel, obs: np.ndarray) -> np.ndarray:
+    def _mean_outputs(self, ts: TrainState, unravel, obs, carry=None):
+        """The mean policy's outputs (and carry, when recurrent)."""
         mean, inv_std = self.fns.normalizer(ts.obs_stats)
-        actions = self.fns.act_mean(unravel(ts.theta), obs, mean, inv_std)
-        low, high = self.backend.action_low, self.backend.action_high
-        return np.clip(np.asarray(actions), low, high)
+        if carry is None:
+            return np.asarray(self.fns.act_mean(unravel(ts.theta), obs, mean, inv_std))
+        carry, outputs = self.fns.act_mean(unravel(ts.theta), carry, obs, mean, inv_std)
+        return np.asarray(outputs), np.asarray(carry)
+
+    def mean_actions(self, ts: TrainState, unravel, obs: np.ndarray, carry=None):
+        """Env actions of the mean policy: clipped, or an argmax for discrete
+        spaces; with the new carry when ``carry`` is given."""
+        if carry is None:
+            return self.backend.actions.decode(self._mean_outputs(ts, unravel, obs))
+        outputs, carry = self._mean_outputs(ts, unravel, obs, carry)
+        return self.backend.actions.decode(outputs), carry
 
     def evaluate(self, ts: TrainState, num_episodes: int, key: Any, unravel):
         """Returns, env steps and finiteness of ``num_episodes`` episodes of
@@ -114,7 +124,7 @@ class HostLoop:
             np.ones(num_episodes, bool), seeds=EVAL_SEED + np.arange(num_episodes)
         )
         result = backend.unroll(
-            lambda obs: self.mean_actions(ts, unravel, obs), backend.horizon
+            lambda *inputs: self._mean_outputs(ts, unravel, *inputs), backend.horizon
         )
         return result.returns, result.env_steps, result.failure is None
 
@@ -133,6 +143,9 @@ class HostLoop:
     @property
     def device_description(self) -> str:
         return self.backend.description
+
+    def prepare(self, ts: TrainState) -> None:
+        """Nothing to compile ahead: the jitted halves compile on first use."""
 
     def close(self) -> None:
         for backend in [self.backend, *self._eval_backends.values()]:

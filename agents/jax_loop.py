@@ -128,6 +128,8 @@ class JaxEngine:
         self.normalizer = jax.jit(update.normalizer)
         if hasattr(problem, "act"):  # (params, obs [B, O], normaliser) -> [B, A]
             self.act_mean = jax.jit(jax.vmap(problem.act, in_axes=(None, 0, None)))
+            # ... and with a carry [B, C] -> ([B, A], [B, C])
+            self.step_mean = jax.jit(jax.vmap(problem.act, in_axes=(None, 0, None, 0)))
         self._eval_backend: ProblemBackend | None = None
 
     def evaluate_episodes(self, theta, obs_stats, num_episodes: int, key):
@@ -182,6 +184,13 @@ class JaxEngine:
         threading.Thread(target=compile_run, daemon=True).start()
         self._compiled_runs[per_call] = future
 
+    def wait_for_compiles(self) -> None:
+        for future in self._compiled_runs.values():
+            try:
+                future.result()
+            except BaseException:
+                pass  # reported where the compiled function is used
+
     def run(self, carry, ts, active, learn, num_windows):
         """Windows ``:num_windows`` of ``active`` [U, M] and ``learn`` [U]."""
         self.start_compile(carry, ts, len(learn))
@@ -235,12 +244,16 @@ class JaxEngine:
 class JaxLoop:
     """One agent's particles on a shared ``JaxEngine``."""
 
-    def __init__(self, engine: JaxEngine, resets_key: jax.Array, ts, per_call: int):
+    def __init__(self, engine: JaxEngine, resets_key: jax.Array, per_call: int):
         self.engine, self.per_call = engine, per_call
         self.failure = None  # the engine cannot tell which step was not finite
         self.carry = engine.place_carry(engine.init_carry(resets_key))
-        engine.start_compile(self.carry, engine.place(ts), per_call)
         self.last_call_seconds: float | None = None
+
+    def prepare(self, ts: TrainState) -> None:
+        """Start compiling the update in the background (training is about
+        to start: the first evaluation overlaps it)."""
+        self.engine.start_compile(self.carry, self.engine.place(ts), self.per_call)
 
     def run(self, ts: TrainState, active: np.ndarray, learn: np.ndarray):
         """Windows with ``active`` [W, M] masks and ``learn`` [W] flags, in
@@ -269,10 +282,16 @@ class JaxLoop:
     def normalizer(self, obs_stats):
         return self.engine.normalizer(obs_stats)
 
-    def mean_actions(self, ts: TrainState, unravel, obs: np.ndarray) -> np.ndarray:
+    def mean_actions(self, ts: TrainState, unravel, obs: np.ndarray, carry=None):
+        """Clipped actions of the mean policy; with the new carry when
+        ``carry`` is given."""
         normalizer = self.engine.normalizer(ts.obs_stats)
-        actions = self.engine.act_mean(unravel(ts.theta), obs, normalizer)
-        return np.asarray(to_host(actions))
+        params = unravel(ts.theta)
+        if carry is None:
+            actions = self.engine.act_mean(params, obs, normalizer)
+            return np.asarray(to_host(actions))
+        actions, carry = self.engine.step_mean(params, obs, normalizer, carry)
+        return tuple(np.asarray(x) for x in to_host((actions, carry)))
 
     def particles(self):
         carry = self.carry.replace(
@@ -307,4 +326,6 @@ class JaxLoop:
         return platform if count == 1 else f"{count} x {platform}"
 
     def close(self) -> None:
-        """Nothing to release: the state lives in the carry."""
+        """Wait for compiles in flight: a process exiting while XLA compiles
+        in a thread crashes. The state lives in the carry."""
+        self.engine.wait_for_compiles()

@@ -11,15 +11,16 @@ reaches the horizon. Resets happen only at window boundaries.
 """
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
 
 from pes_rl.envs.pool import ProcessPool, SerialPool
-from pes_rl.errors import ConfigError
+from pes_rl.envs.spaces import action_decoder, observation_dim
 
-Policy = Callable[[np.ndarray], np.ndarray]
+# obs -> policy outputs, or (obs, carry) -> (outputs, carry) when recurrent.
+Policy = Callable[..., Any]
 
 
 class WindowResult(NamedTuple):
@@ -54,21 +55,13 @@ def combine(results: list[WindowResult]) -> WindowResult:
     )  # fmt: skip
 
 
-_BOOKKEEPING = ("obs", "clock", "alive", "needs_reset", "episode_return")
+# ``carry``: a recurrent policy's flat carry per env (empty otherwise).
+_BOOKKEEPING = ("obs", "carry", "clock", "alive", "needs_reset", "episode_return")
 
 
 def pair_partners(num_envs: int) -> np.ndarray:
     """Antithetic pairs sit next to each other: 0-1, 2-3, ..."""
     return np.arange(num_envs) ^ 1
-
-
-def box_actions(space: gym.Space) -> tuple[np.ndarray, np.ndarray, int]:
-    """Low and high bounds and size of a ``Box`` action space; other spaces
-    are refused."""
-    if not isinstance(space, gym.spaces.Box):
-        raise ConfigError(f"pes_rl needs a continuous (Box) action space, got {space}")
-    low, high = (np.asarray(x, np.float32) for x in (space.low, space.high))
-    return low, high, int(np.prod(space.shape))
 
 
 def draw_seeds(
@@ -101,21 +94,28 @@ class GymnasiumBackend:
         else:
             self.pool = SerialPool(make_env, num_envs)
         try:
-            bounds = box_actions(self.pool.action_space)
-        except ConfigError:
+            self.actions = action_decoder(self.pool.action_space)
+            self.obs_dim = observation_dim(self.pool.observation_space)
+        except BaseException:
             self.pool.close()
             raise
-        self.action_low, self.action_high, self.action_dim = bounds
-        self.obs_dim = int(np.prod(self.pool.observation_space.shape))
+        self.action_dim = self.actions.size
         self.num_envs = num_envs
         self.horizon = horizon
         self.partner = pair_partners(num_envs) if partner is None else partner
         self.rng = np.random.default_rng(seed)
         self.obs = np.zeros((num_envs, self.obs_dim), np.float32)
+        self.set_initial_carry(np.zeros(0, np.float32))
         self.clock = np.zeros(num_envs, np.int64)
         self.alive = np.zeros(num_envs, bool)  # member neither terminated nor truncated
         self.needs_reset = np.ones(num_envs, bool)
         self.episode_return = np.zeros(num_envs)
+
+    def set_initial_carry(self, initial: np.ndarray) -> None:
+        """A recurrent policy's fresh flat carry [C], which an env's carry is
+        reset to when its episode starts (empty for a stateless policy)."""
+        self.initial_carry = np.asarray(initial, np.float32)
+        self.carry = np.tile(self.initial_carry, (self.num_envs, 1))
 
     def reset(self, mask: np.ndarray, seeds: np.ndarray | None = None) -> None:
         """Reset the envs in ``mask``; a pair shares one seed (common random
@@ -125,6 +125,7 @@ class GymnasiumBackend:
         indices = np.flatnonzero(mask)
         if indices.size:
             self.obs[indices] = self.pool.reset(indices, seeds[indices])
+        self.carry[mask] = self.initial_carry
         self.clock[mask] = 0
         self.alive[mask] = True
         self.needs_reset[mask] = False
@@ -162,8 +163,8 @@ class GymnasiumBackend:
     def set_particles(self, particles: dict) -> None:
         for i, snapshot in enumerate(particles["envs"]):
             self.pool.restore([i], snapshot)
-        for name in _BOOKKEEPING:
-            getattr(self, name)[:] = particles[name]
+        for name in _BOOKKEEPING:  # checkpoints before recurrent policies: no carry
+            getattr(self, name)[:] = particles.get(name, getattr(self, name))
 
     def unroll(
         self,
@@ -212,7 +213,12 @@ class GymnasiumBackend:
                 obs_count[live_index] += 1
                 obs_sum[live_index] += live_obs
                 obs_sum_sq[live_index] += live_obs**2
-            actions = np.clip(policy(self.obs), self.action_low, self.action_high)
+            if self.carry.shape[1]:
+                outputs, carry = policy(self.obs, self.carry)
+                self.carry[live_index] = carry[live_index]
+            else:
+                outputs = policy(self.obs)
+            actions = self.actions.decode(outputs)
             rewards = np.zeros(self.num_envs)
             obs, rewards[live_index], done = self.pool.step(
                 live_index, actions[live_index]

@@ -28,12 +28,12 @@ import numpy as np
 from pes_rl.envs.gymnasium_backend import (
     GymnasiumBackend,
     WindowResult,
-    box_actions,
     combine,
     draw_seeds,
 )
 from pes_rl.envs.pool import EnvironmentWorkerError
 from pes_rl.envs.ray_cluster import connect, import_ray
+from pes_rl.envs.spaces import action_decoder, observation_dim
 from pes_rl.errors import ConfigError
 from pes_rl.policies import ParticlePolicy, PolicySpec
 
@@ -110,6 +110,8 @@ class RayBackend:
     """The host backend's window contract with blocks of whole pairs on
     ``num_workers`` Ray actors."""
 
+    initial_carry = np.zeros(0, np.float32)  # recurrent policies: not yet
+
     def __init__(
         self,
         make_env: Callable[[], gym.Env],
@@ -130,8 +132,9 @@ class RayBackend:
         probe = make_env()
         space, obs_space = probe.action_space, probe.observation_space
         probe.close()
-        self.action_low, self.action_high, self.action_dim = box_actions(space)
-        self.obs_dim = int(np.prod(obs_space.shape))
+        self.actions = action_decoder(space)
+        self.action_dim = self.actions.size
+        self.obs_dim = observation_dim(obs_space)
         connect(self.ray, address, num_workers)
         self.num_envs, self.horizon, self.partner = num_envs, horizon, partner
         self.num_workers = num_workers

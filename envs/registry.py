@@ -27,6 +27,7 @@ ALIASES: dict[str, dict[str, str]] = {
 class CustomEnv:
     gymnasium: Any = None  # entry point: a class, a factory or "module:attr"
     brax: Any = None  # a brax.envs.Env class or factory (Brax backend)
+    playground: Any = None  # a Playground env name or factory (jitted engine)
     max_episode_steps: int | None = None
     kwargs: dict = field(default_factory=dict)
 
@@ -39,6 +40,7 @@ def register(
     *,
     gymnasium: Any = None,
     brax: Any = None,
+    playground: Any = None,
     max_episode_steps: int | None = None,
     **kwargs: Any,
 ) -> None:
@@ -48,11 +50,14 @@ def register(
     ``gym.Env`` class, a factory, or a ``"module:attr"`` string); it is
     registered with Gymnasium under ``name`` too, so ``gymnasium.make(name)``
     works. ``brax`` is a Brax ``Env`` class, factory or ``"module:attr"``
-    string for the Brax backend. ``kwargs`` are passed to the constructor.
+    string for the Brax backend. ``playground`` is a MuJoCo Playground env
+    name or a factory of one (an ``MjxEnv``); the name then always runs on
+    the jitted engine. ``kwargs`` are passed to the constructor (for
+    Playground, its config overrides).
     """
-    if gymnasium is None and brax is None:
-        raise ValueError("register needs a gymnasium or a brax entry point")
-    _CUSTOM[name] = CustomEnv(gymnasium, brax, max_episode_steps, kwargs)
+    if gymnasium is None and brax is None and playground is None:
+        raise ValueError("register needs a gymnasium, brax or playground entry point")
+    _CUSTOM[name] = CustomEnv(gymnasium, brax, playground, max_episode_steps, kwargs)
     if gymnasium is not None:
         gym.register(
             id=name,
@@ -148,9 +153,47 @@ def _episode_limit(env: gym.Env) -> int | None:
 BRAX_DEFAULT_HORIZON = 1000  # Brax's own training episode length
 
 
+def _playground_entry(env: Any) -> tuple[Any, dict, int | None] | None:
+    """(entry, kwargs, episode limit) of a Playground name, else None."""
+    from pes_rl.envs.playground import PREFIX
+
+    if not isinstance(env, str):
+        return None
+    if env.startswith(PREFIX):
+        return env[len(PREFIX) :], {}, None
+    custom = _CUSTOM.get(env)
+    if custom is not None and custom.playground is not None:
+        return custom.playground, custom.kwargs, custom.max_episode_steps
+    return None
+
+
+def is_playground(env: Any) -> bool:
+    """``playground:NAME`` or a name registered with ``playground=...``."""
+    return _playground_entry(env) is not None
+
+
+def playground_factory(
+    env: str, horizon: int | None, env_kwargs: dict | None = None
+) -> tuple[Any, int, str]:
+    """Return (env, horizon, name) of a Playground name for the jitted engine."""
+    from pes_rl.envs import playground
+
+    entry, kwargs, limit = _playground_entry(env)
+    loaded = playground.load(entry, {**kwargs, **(env_kwargs or {})})
+    return loaded, horizon or limit or loaded.episode_length, env
+
+
 def default_horizon(name: str) -> int | None:
     """The episode limit an env name resolves to without building it: the
-    Gymnasium registry's, or Brax's default length for a Brax-only name."""
+    Gymnasium registry's, Playground's, or Brax's default length for a
+    Brax-only name."""
+    entry = _playground_entry(name)
+    if entry is not None:
+        from pes_rl.envs import playground
+
+        if entry[2] is not None or not isinstance(entry[0], str):
+            return entry[2] or BRAX_DEFAULT_HORIZON
+        return playground.default_horizon(entry[0])
     try:
         return gym.spec(gymnasium_id(name)).max_episode_steps
     except ConfigError:

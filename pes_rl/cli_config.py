@@ -24,6 +24,7 @@ from pes_rl.cli_rules import (
 from pes_rl.config import expected_windows, window_length
 from pes_rl.envs.registry import default_horizon
 from pes_rl.errors import ConfigError
+from pes_rl.policies import POLICIES
 from pes_rl.presets import GENERIC, PRESETS, generic_budget, preset_for
 from pes_rl.problems import make as make_problem
 from pes_rl.schedules import LinearDecay
@@ -68,9 +69,12 @@ class TrainConfig:
     fitness_shaping: str = "none"
     """none, std or centered_ranks."""
     policy: str = "linear"
-    """linear or mlp."""
+    """linear, mlp, gru or lstm (recurrent: the carry persists across windows
+    and starts fresh with every episode)."""
     hidden_sizes: tuple[int, ...] = (32, 32)
     """Hidden layer sizes of the mlp policy."""
+    recurrent_size: int = 32
+    """Hidden units of the gru and lstm policies."""
     obs_norm: bool = False
     """Running observation normalisation."""
     stagger: bool = True
@@ -85,6 +89,11 @@ class TrainConfig:
     """Where to write results; runs/ENV-ALGO-seedS-TIME when not given."""
     progress: bool = True
     """Show a progress bar."""
+    wandb: bool = False
+    """Log to Weights & Biases as well as TensorBoard (the wandb extra); set
+    WANDB_MODE=offline to log without a network."""
+    wandb_project: str | None = None
+    """W&B project of --wandb (default: pes_rl)."""
     async_envs: bool = False
     """Step the environments in parallel: in this process and one worker
     process per other CPU core."""
@@ -129,8 +138,8 @@ class TrainConfig:
         over the run's budget (``pes_rl.config`` holds the rules)."""
         keys = (
             "backend num_particles truncation_length horizon sigma learning_rate "
-            "optimizer fitness_shaping policy hidden_sizes obs_norm stagger seed "
-            "brax_physics"
+            "optimizer fitness_shaping policy hidden_sizes recurrent_size obs_norm "
+            "stagger seed brax_physics"
         ).split()
         kwargs = {k: getattr(self, k) for k in keys}
         if self.problem is not None:
@@ -139,7 +148,8 @@ class TrainConfig:
         else:
             kwargs["env"] = self.env
             kwargs["env_kwargs"] = self.env_kwargs or None
-            horizon = self.horizon or default_horizon(self.env)
+            # None without an episode limit: building the agent says so.
+            horizon = self.horizon or default_horizon(self.env) or 1
         window = window_length(self.truncation_length, horizon, self.algo == "es")
         envs = self.num_particles + (self.algo == "tes")
         kwargs["num_devices"] = self.devices
@@ -187,6 +197,7 @@ def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParse
         "sigma_final": float,
         "learning_rate_final": float,
         "seed": int,
+        "recurrent_size": int,
         "eval_every": int,
         "eval_episodes": int,
         "updates_per_call": int,
@@ -201,7 +212,7 @@ def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParse
         "algo": ALGOS,
         "backend": ("gymnasium", "brax", "auto"),
         "optimizer": ("sgd", "adam"),
-        "policy": ("linear", "mlp"),
+        "policy": POLICIES,
         "fitness_shaping": ("none", "std", "centered_ranks"),
         "brax_physics": ("generalized", "positional", "spring", "mjx"),
         "preset": (*PRESETS, GENERIC),
@@ -216,7 +227,7 @@ def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParse
             helptext += " Flags that may differ: " + ", ".join(
                 "--" + name.replace("_", "-") for name in RESUMABLE if name != "resume"
             )
-        if f.name in ("obs_norm", "stagger", "progress", "async_envs"):
+        if f.name in ("obs_norm", "stagger", "progress", "async_envs", "wandb"):
             parser.add_argument(
                 flag,
                 action=argparse.BooleanOptionalAction,

@@ -80,7 +80,8 @@ def check_combinations(config, given: dict[str, Any]) -> None:
     """Flags that cannot take effect with the others are errors."""
     if config.problem is not None:
         env_only = (
-            "env policy hidden_sizes backend brax_physics async_envs horizon "
+            "env policy hidden_sizes recurrent_size backend brax_physics "
+            "async_envs horizon "
             "workers num_workers ray_address"
         )
         for name in env_only.split():
@@ -89,13 +90,16 @@ def check_combinations(config, given: dict[str, Any]) -> None:
         return
     if "hidden_sizes" in given and config.policy != "mlp":
         raise ConfigError("--hidden-sizes needs --policy mlp")
+    if "recurrent_size" in given and config.policy not in ("gru", "lstm"):
+        raise ConfigError("--recurrent-size needs --policy gru or lstm")
     if config.algo == "es" and "truncation_length" in given:
         raise ConfigError("--truncation-length does not apply to --algo es (K = T)")
     if config.algo in ("tes", "es") and "stagger" in given:
         raise ConfigError(f"--stagger does not apply to --algo {config.algo}")
     from pes_rl.agents.build import resolve_backend
+    from pes_rl.envs.registry import is_playground
 
-    brax = resolve_backend(config.backend) == "brax"
+    brax = resolve_backend(config.backend) == "brax" or is_playground(config.env)
     jitted_only = "brax_physics updates_per_call devices coordinator_address"
     for name in [*jitted_only.split(), "num_processes", "process_id"]:
         if name in given and not brax:
@@ -130,6 +134,8 @@ RESUMABLE = (
     "coordinator_address",
     "num_processes",
     "process_id",
+    "wandb",
+    "wandb_project",
 )
 
 

@@ -27,7 +27,10 @@ class AgentConfig:
     backend: str = "gymnasium"
     """gymnasium, brax, or auto (brax when JAX sees an accelerator)."""
     policy: Any = "linear"
-    """linear, mlp, or a flax.linen.Module mapping observation to action."""
+    """linear, mlp, gru, lstm, or a flax.linen.Module: one mapping observation
+    to action, a recurrent one (``initialize_carry`` and ``(carry, obs) ->
+    (carry, action)``), or a bare recurrent cell (``flax.linen.RNNCellBase``),
+    which gets an input and an output layer."""
     num_particles: int = 20
     """N, the number of perturbed particles: even, N/2 antithetic pairs."""
     truncation_length: int = 100
@@ -52,6 +55,8 @@ class AgentConfig:
     """Seed of every random choice: initial parameters, noise, reset seeds."""
     hidden_sizes: tuple[int, ...] = (32, 32)
     """Hidden layer sizes of the mlp policy."""
+    recurrent_size: int = 32
+    """Hidden units of the gru and lstm policies."""
     policy_bias: bool = False
     """Give the linear policy a bias term."""
     env_kwargs: dict | None = None
@@ -158,6 +163,7 @@ class AgentConfig:
                 )
         for size in self.hidden_sizes:
             positive_int("hidden layer size", size)
+        positive_int("recurrent_size", self.recurrent_size)
 
 
 def window_length(truncation_length: int, horizon: int, full_episodes: bool) -> int:

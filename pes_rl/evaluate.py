@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -117,14 +118,26 @@ def _close(writer, path: Path) -> None:
         raise ConfigError(f"cannot write video {path}: {reason}") from None
 
 
+def episode_policy(agent):
+    """obs -> action over one episode, keeping a recurrent policy's carry."""
+    if not agent.recurrent:
+        return agent.predict
+    state = None
+
+    def act(obs):
+        nonlocal state
+        action, state = agent.predict(obs, state)
+        return action
+
+    return act
+
+
 def record_video(
     agent, path: str | os.PathLike, seed: int = DEFAULT_VIDEO_SEED
 ) -> dict[str, Any]:
     """Record one episode of the mean policy of a Gymnasium agent as a video
     (mp4, or any container ffmpeg writes). Frames are streamed to the file, so
     long episodes need little memory. Returns frames, return and fps."""
-    import imageio.v2 as imageio
-
     path = Path(path)
     _check_output(path)
     _check_ffmpeg()
@@ -147,49 +160,98 @@ def record_video(
                 f"(its render modes: {modes or 'none'})"
             )
         obs, _ = env.reset(seed=seed)
+        act = episode_policy(agent)
         try:
-            frame = env.render()
+            first = env.render()
         except Exception as err:  # the GL stack fails in many ways
             raise MissingDependencyError(_renderer_error(gl, err)) from None
         fps = env.metadata.get("render_fps") or 30
-        # JAX warns at every fork; imageio-ffmpeg's subprocess execs ffmpeg
-        # at once, so no lock held by JAX's threads is inherited.
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning
-            )
-            # macro_block_size=2: yuv420p needs even sizes, and the default
-            # 16 would rescale most MuJoCo frame sizes with a warning.
-            try:
-                writer = imageio.get_writer(
-                    path, format="FFMPEG", fps=fps, macro_block_size=2
-                )
-            except (OSError, RuntimeError, ValueError) as err:
-                raise ConfigError(
-                    f"cannot write video {path}: {err} (use a .mp4 path)"
-                ) from None
-            total, frames, done, ok = 0.0, 0, False, False
-            try:
-                _append(writer, frame, path)
-                frames = 1
-                while not done:
-                    obs, reward, terminated, truncated, _ = env.step(agent.predict(obs))
-                    total += float(reward)
-                    done = terminated or truncated
-                    _append(writer, env.render(), path)
-                    frames += 1
-                _close(writer, path)
-                ok = True
-            finally:
-                if not ok:  # no half-written video is left behind
-                    try:
-                        writer.close()
-                    except Exception:
-                        pass  # the error in flight says more
-                    path.unlink(missing_ok=True)
+        total = 0.0
+
+        def frames():
+            nonlocal obs, total
+            yield first
+            done = False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(act(obs))
+                total += float(reward)
+                done = terminated or truncated
+                yield env.render()
+
+        count = write_video(path, frames(), fps)
     finally:
         env.close()
-    return {"path": str(path), "frames": frames, "return": total, "fps": fps}
+    return {"path": str(path), "frames": count, "return": total, "fps": fps}
+
+
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float) -> int:
+    """Stream ``frames`` into a video file; on an error none is left behind.
+    Returns the number of frames."""
+    import imageio.v2 as imageio
+
+    # JAX warns at every fork; imageio-ffmpeg's subprocess execs ffmpeg
+    # at once, so no lock held by JAX's threads is inherited.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning
+        )
+        # macro_block_size=2: yuv420p needs even sizes, and the default
+        # 16 would rescale most MuJoCo frame sizes with a warning.
+        try:
+            writer = imageio.get_writer(
+                path, format="FFMPEG", fps=fps, macro_block_size=2
+            )
+        except (OSError, RuntimeError, ValueError) as err:
+            raise ConfigError(
+                f"cannot write video {path}: {err} (use a .mp4 path)"
+            ) from None
+        count, ok = 0, False
+        try:
+            for frame in frames:
+                _append(writer, frame, path)
+                count += 1
+            _close(writer, path)
+            ok = True
+        finally:
+            if not ok:  # no half-written video is left behind
+                try:
+                    writer.close()
+                except Exception:
+                    pass  # the error in flight says more
+                path.unlink(missing_ok=True)
+    return count
+
+
+def record_playground_video(
+    agent, path: str | os.PathLike, seed: int = DEFAULT_VIDEO_SEED
+) -> dict[str, Any]:
+    """One episode of the mean policy of a Playground agent as a video,
+    drawn by the env's own renderer."""
+    import jax
+    import jax.numpy as jnp
+
+    path = Path(path)
+    _check_output(path)
+    _check_ffmpeg()
+    gl = default_gl()
+    env = agent.problem.env
+    reset, step = jax.jit(env.reset), jax.jit(env.step)
+    state = reset(jax.random.key_data(jax.random.key(seed)))
+    states, total = [state], 0.0
+    act = episode_policy(agent)
+    for _ in range(agent.horizon):
+        state = step(state, jnp.asarray(act(np.asarray(state.obs))))
+        states.append(state)
+        total += float(state.reward)
+        if float(state.done):
+            break
+    try:
+        images = env.render(states)
+    except Exception as err:  # the GL stack fails in many ways
+        raise MissingDependencyError(_renderer_error(gl, err)) from None
+    fps = 1.0 / float(env.env.dt)
+    count = write_video(path, images, fps)
+    return {"path": str(path), "frames": count, "return": total, "fps": fps}
 
 
 def render_brax_html(
@@ -218,8 +280,9 @@ def render_brax_html(
     # Brax envs take raw uint32 keys.
     state = reset(jax.random.key_data(jax.random.key(seed)))
     states, total = [state.pipeline_state], 0.0
+    act = episode_policy(agent)
     for _ in range(agent.horizon):
-        state = step(state, jnp.asarray(agent.predict(np.asarray(state.obs))))
+        state = step(state, jnp.asarray(act(np.asarray(state.obs))))
         states.append(state.pipeline_state)
         total += float(state.reward)
         if float(state.done):
@@ -236,13 +299,26 @@ def record(
     html = Path(path).suffix == ".html"
     if agent.module is None:
         raise ConfigError(f"{agent.env_name} is a Problem: it has no video to record")
-    if getattr(agent, "backend_name", "gymnasium") == "brax":
+    backend = getattr(agent, "backend_name", "gymnasium")
+    if backend == "brax":
         if not html:
             raise ConfigError("a Brax agent records an HTML viewer: use a .html path")
         return render_brax_html(agent, path, seed)
     if html:
         raise ConfigError("the HTML viewer is for Brax agents: use a .mp4 path")
+    if backend == "playground":
+        return record_playground_video(agent, path, seed)
     return record_video(agent, path, seed)
+
+
+def _track_video(run_dir: str, path: str, env_steps: int) -> None:
+    """A run trained with --wandb gets its video in its W&B run (an mp4;
+    W&B does not show Brax's HTML viewer)."""
+    from pes_rl import tracking
+
+    if Path(run_dir).is_dir() and tracking.tracked(run_dir) and path.endswith("mp4"):
+        tracking.log_video(run_dir, path, env_steps)
+        print(f"logged {path} to the run's W&B run")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -315,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"({info['frames']} frames, seed {args.seed}, "
                     f"return {info['return']:.2f})"
                 )
+                _track_video(args.run_dir, info["path"], agent.env_steps)
         finally:
             agent.close()
     except ConfigError as err:

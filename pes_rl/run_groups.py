@@ -16,9 +16,9 @@ hardware (``async_envs``, ``devices``, ``updates_per_call``, the multi-host
 flags), none of which changes an update, and ``preset``, a name for values
 the config holds anyway. ``env`` is the name typed on the
 command line; ``env_id``, the environment it resolved to, stands for it when
-present. ``hidden_sizes`` is ignored for a linear policy, which has no hidden
-layers. ``total_steps`` is kept: it sets the length of a run and the pace of
-the ``*_final`` decays.
+present. ``hidden_sizes`` is ignored for linear and recurrent policies, and
+``recurrent_size`` unless the policy is a GRU or LSTM. ``total_steps`` is
+kept: it sets the length of a run and the pace of the ``*_final`` decays.
 
 Each group is labelled by the smallest set of the remaining keys that tells
 the groups apart, found greedily: the algorithm first when it differs, then
@@ -66,6 +66,8 @@ BOOKKEEPING = (
     "ray_address",
     "devices",
     "updates_per_call",
+    "wandb",
+    "wandb_project",
 )
 IGNORED_KEYS = BOOKKEEPING  # the former name
 ALGO_NAMES = {"pes": "PES", "nres": "NRES", "tes": "TES", "es": "FullES"}
@@ -79,6 +81,7 @@ LABEL_NAMES = {
     "sigma_final": "σ_final",
     "fitness_shaping": "shaping",
     "hidden_sizes": "hidden",
+    "recurrent_size": "units",
     "env_id": "env",
 }
 # Which key names a group when several tell the same groups apart; keys not
@@ -96,6 +99,7 @@ LABEL_PRIORITY = (
     "fitness_shaping",
     "policy",
     "hidden_sizes",
+    "recurrent_size",
     "obs_norm",
     "learning_rate_final",
     "sigma_final",
@@ -181,8 +185,10 @@ def _effective_config(config: dict[str, Any]) -> dict[str, Any]:
     rest = {k: v for k, v in config.items() if k not in BOOKKEEPING}
     if "env_id" in rest:
         rest.pop("env", None)
-    if rest.get("policy") == "linear":
+    if rest.get("policy") in ("linear", "gru", "lstm"):
         rest.pop("hidden_sizes", None)
+    if rest.get("policy") not in ("gru", "lstm"):
+        rest.pop("recurrent_size", None)
     return rest
 
 

@@ -68,6 +68,10 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     from pes_rl.agents import load_latest as load_agent
 
     main = is_main_process()
+    if config.wandb and main:  # before anything is written
+        from pes_rl.tracking import import_wandb
+
+        import_wandb()
     if not main:
         config = dataclasses.replace(config, progress=False)
     say = _printer(main)
@@ -161,6 +165,10 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         if main
         else _NoWriter()
     )
+    if main and config.wandb:
+        from pes_rl.tracking import with_wandb
+
+        writer = with_wandb(writer, run_dir, config.wandb_project, resume)
 
     def loop_state_now() -> dict[str, Any]:
         return {

@@ -97,7 +97,8 @@ def test_bad_input_in_a_subprocess_is_one_line_without_traceback(tmp_path):
         (["--optimizer", "rmsprop"], "invalid choice"),
         (["--backend", "brax", "--env", "nosuch"], "unknown brax environment"),
         (["--env", "nosuchmodule:Env-v0"], "cannot import module"),
-        (["--env", "CartPole-v1"], "continuous (Box) action space"),
+        (["--env", "FrozenLake-v1"], "needs Box observations"),
+        (["--env", "Blackjack-v1"], "no episode limit: pass horizon"),
         (["--seed", "-1"], "seed must be a non-negative integer"),
     ],
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 import gymnasium as gym
 from gymnasium.utils.env_checker import check_env
 
-from pes_rl.envs import LinearQuadraticEnv
+from pes_rl.envs import CueMemoryEnv, LinearQuadraticEnv
 
 EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 
@@ -19,6 +19,9 @@ def test_shipped_environments_pass_check_env():
         LinearQuadraticEnv(),
         LinearQuadraticEnv(terminate_above=3.0),
         gym.make("linear_quadratic").unwrapped,
+        CueMemoryEnv(),
+        CueMemoryEnv(length=1),
+        gym.make("cue_memory").unwrapped,
     ):
         check_env(env, skip_render_check=True)
 

@@ -183,3 +183,14 @@ def test_learned_optimizer_quick(tmp_path):
     for method in ("PES", "NRES", "TES"):
         assert rows[method] < 0.8 * start, rows
     assert any(name.startswith("Adam, lr") for name in rows)
+
+
+@pytest.mark.slow
+def test_memory_task_quick(tmp_path):
+    _, out = run_quick("memory_task.py", tmp_path, "memory_task")
+    finals = {}
+    for row in read_csv(out / "memory_task_curves.csv"):
+        finals[row["policy"]] = float(row["eval_return"])  # the last is final
+    # Optimal 1; without memory at most 0 (up to the evaluation cues' mean).
+    assert finals["gru"] >= 0.9 and finals["lstm"] >= 0.9, finals
+    assert finals["mlp"] < 0.1, finals

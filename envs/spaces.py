@@ -1,0 +1,65 @@
+"""Gymnasium spaces as the policies see them: a flat observation vector, and
+policy outputs turned into env actions.
+
+``Box`` actions are the policy's outputs clipped to the bounds. ``Discrete``
+and ``MultiDiscrete`` actions are a deterministic argmax over one output
+(logit) per choice, per sub-space. Observations must be a ``Box``.
+"""
+
+from typing import NamedTuple
+
+import gymnasium as gym
+import numpy as np
+
+from pes_rl.errors import ConfigError
+
+
+class ActionDecoder(NamedTuple):
+    size: int  # policy outputs per action
+    low: np.ndarray | None  # Box bounds (flat), None for discrete spaces
+    high: np.ndarray | None
+    nvec: np.ndarray | None  # choices per sub-space (one for Discrete)
+    start: np.ndarray | None
+    multi: bool  # MultiDiscrete: one integer per sub-space
+
+    def decode(self, outputs: np.ndarray) -> np.ndarray:
+        """Env actions for policy outputs [n, size]."""
+        outputs = np.asarray(outputs)
+        if self.nvec is None:
+            return np.clip(outputs, self.low, self.high)
+        splits = np.cumsum(self.nvec)[:-1]
+        choices = [
+            np.argmax(block, axis=-1) for block in np.split(outputs, splits, axis=-1)
+        ]
+        actions = np.stack(choices, axis=-1) + self.start
+        return actions if self.multi else actions[..., 0]
+
+
+def action_decoder(space: gym.Space) -> ActionDecoder:
+    if isinstance(space, gym.spaces.Box):
+        low, high = (
+            np.asarray(x, np.float32).reshape(-1) for x in (space.low, space.high)
+        )
+        return ActionDecoder(low.size, low, high, None, None, False)
+    if isinstance(space, gym.spaces.Discrete):
+        nvec = np.array([space.n])
+        return ActionDecoder(
+            int(space.n), None, None, nvec, np.array([space.start]), False
+        )
+    if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
+        nvec = np.asarray(space.nvec, np.int64)
+        start = np.asarray(space.start, np.int64)
+        return ActionDecoder(int(nvec.sum()), None, None, nvec, start, True)
+    raise ConfigError(
+        f"pes_rl supports Box, Discrete and (flat) MultiDiscrete action spaces, "
+        f"got {space}"
+    )
+
+
+def observation_dim(space: gym.Space) -> int:
+    if not isinstance(space, gym.spaces.Box):
+        raise ConfigError(
+            f"pes_rl needs Box observations, got {space}: wrap the env in "
+            "gymnasium.wrappers.FlattenObservation"
+        )
+    return int(np.prod(space.shape))

@@ -1,0 +1,105 @@
+"""Weights & Biases tracking (``--wandb``, the ``wandb`` extra).
+
+``WandbWriter`` takes the TensorBoard writer's ``add_scalar`` calls, so W&B
+gets the same scalars against training env steps (``env_steps`` is the step
+metric: a resume that redoes work logs smaller steps again, which W&B's own
+step counter would refuse). The run lives in ``RUN_DIR/wandb``, its id in
+``RUN_DIR/wandb_id``: a resume continues the same W&B run, and
+``python -m pes_rl.evaluate RUN_DIR --video`` adds its video to it. Set
+``WANDB_MODE=offline`` to log without a network (``wandb sync`` uploads
+later).
+"""
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pes_rl.errors import MissingDependencyError
+
+ID_FILE = "wandb_id"
+DEFAULT_PROJECT = "pes_rl"
+
+
+def import_wandb():
+    try:
+        import wandb
+    except ImportError:
+        raise MissingDependencyError(
+            "--wandb needs Weights & Biases: pip install 'pes_rl[wandb]'"
+        ) from None
+    return wandb
+
+
+def _init(run_dir: Path, project: str | None, config: dict | None, new: bool):
+    wandb = import_wandb()
+    id_file = run_dir / ID_FILE
+    if new or not id_file.exists():
+        id_file.write_text(secrets.token_hex(4) + "\n")
+    return wandb.init(
+        project=project or DEFAULT_PROJECT,
+        name=run_dir.name,
+        id=id_file.read_text().strip(),
+        resume="allow",
+        dir=str(run_dir),
+        config=config,
+    )
+
+
+class WandbWriter:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        config: dict[str, Any],
+        project: str | None = None,
+        resume: bool = False,
+    ):
+        self.run = _init(Path(run_dir), project, config, new=not resume)
+        self.run.define_metric("env_steps")
+        self.run.define_metric("*", step_metric="env_steps")
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self.run.log({tag: value, "env_steps": step})
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+class Writers:
+    """Several writers as one."""
+
+    def __init__(self, *writers):
+        self.writers = writers
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        for writer in self.writers:
+            writer.add_scalar(tag, value, step)
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+
+
+def with_wandb(writer, run_dir: Path, project: str | None, resume: bool) -> Writers:
+    """``writer`` and a W&B run of the run directory, with its config."""
+    import json
+
+    config = json.loads((Path(run_dir) / "config.json").read_text())
+    return Writers(writer, WandbWriter(run_dir, config, project, resume))
+
+
+def tracked(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / ID_FILE).exists()
+
+
+def log_video(run_dir: str | Path, path: str | Path, env_steps: int) -> None:
+    """Add a recorded episode (mp4) to the run's W&B run."""
+    import json
+
+    wandb = import_wandb()
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    run = _init(run_dir, config.get("wandb_project"), None, new=False)
+    try:
+        run.log({"eval/video": wandb.Video(str(path)), "env_steps": env_steps})
+    finally:
+        run.finish()
