@@ -284,20 +284,25 @@ class ESAgent:
         A recurrent policy returns ``(action, state)`` in the style of
         Stable-Baselines3: ``state`` is the flat carry ([C], or [B, C] for a
         batch) to pass back at the next step; None starts fresh, and rows
-        where ``episode_start`` is True start fresh too."""
+        where ``episode_start`` is True start fresh too. A stateless policy
+        returns the action alone, or ``(action, None)`` when given a
+        ``state`` or ``episode_start``."""
         if self.module is None:
             raise ConfigError("predict needs a policy; a Problem has no observations")
         obs = np.asarray(obs, np.float32)
         batch = np.atleast_2d(obs)
         if not self.recurrent:
             actions = self.loop.mean_actions(self.state, self._unravel, batch)
-            return actions[0] if obs.ndim == 1 else actions
+            actions = actions[0] if obs.ndim == 1 else actions
+            # Code written for recurrent policies unpacks (action, state).
+            stateful = state is not None or episode_start is not None
+            return (actions, None) if stateful else actions
         fresh = np.tile(self.initial_carry, (len(batch), 1))
         carry = fresh if state is None else np.atleast_2d(state).astype(np.float32)
         if carry.shape != fresh.shape:
             raise ConfigError(
-                f"state has shape {np.shape(state)}: expected {fresh.shape[1:]} "
-                f"per observation (the policy's flat carry)"
+                f"state has shape {np.shape(state)}: expected {fresh.shape} "
+                f"(the policy's flat carry, one row per observation)"
             )
         if episode_start is not None:
             starts = np.broadcast_to(np.asarray(episode_start, bool), len(batch))

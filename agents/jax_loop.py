@@ -180,7 +180,8 @@ class JaxEngine:
             except BaseException as err:  # reported where it is awaited
                 future.set_exception(err)
 
-        # A daemon thread: exiting (say after an error) need not wait for it.
+        # A daemon thread; JaxLoop.close waits for it (exiting mid-compile
+        # crashes the process).
         threading.Thread(target=compile_run, daemon=True).start()
         self._compiled_runs[per_call] = future
 

@@ -57,7 +57,13 @@ def flatten_obs(obs: Any) -> jax.Array:
 class PlaygroundEnv:
     def __init__(self, env: Any, name: str):
         self.env, self.name = env, name
-        self.episode_length = int(env._config.episode_length)
+        config = getattr(env, "_config", None)
+        if config is None or "episode_length" not in config:
+            raise ConfigError(
+                f"{name} is not a Playground env (an MjxEnv with a config "
+                "holding episode_length)"
+            )
+        self.episode_length = int(config.episode_length)
 
     def _wrap(self, state) -> FlatState:
         return FlatState(state, flatten_obs(state.obs), state.reward, state.done)

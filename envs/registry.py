@@ -191,8 +191,10 @@ def default_horizon(name: str) -> int | None:
     if entry is not None:
         from pes_rl.envs import playground
 
-        if entry[2] is not None or not isinstance(entry[0], str):
-            return entry[2] or BRAX_DEFAULT_HORIZON
+        if entry[2] is not None:
+            return entry[2]
+        if not isinstance(entry[0], str):  # a factory: build it to know
+            return playground_factory(name, None)[1]
         return playground.default_horizon(entry[0])
     try:
         return gym.spec(gymnasium_id(name)).max_episode_steps

@@ -21,12 +21,14 @@ class ActionDecoder(NamedTuple):
     nvec: np.ndarray | None  # choices per sub-space (one for Discrete)
     start: np.ndarray | None
     multi: bool  # MultiDiscrete: one integer per sub-space
+    shape: tuple[int, ...]  # a Box action's shape
 
     def decode(self, outputs: np.ndarray) -> np.ndarray:
         """Env actions for policy outputs [n, size]."""
         outputs = np.asarray(outputs)
         if self.nvec is None:
-            return np.clip(outputs, self.low, self.high)
+            clipped = np.clip(outputs, self.low, self.high)
+            return clipped.reshape(clipped.shape[:-1] + self.shape)
         splits = np.cumsum(self.nvec)[:-1]
         choices = [
             np.argmax(block, axis=-1) for block in np.split(outputs, splits, axis=-1)
@@ -40,16 +42,15 @@ def action_decoder(space: gym.Space) -> ActionDecoder:
         low, high = (
             np.asarray(x, np.float32).reshape(-1) for x in (space.low, space.high)
         )
-        return ActionDecoder(low.size, low, high, None, None, False)
+        return ActionDecoder(low.size, low, high, None, None, False, space.shape)
     if isinstance(space, gym.spaces.Discrete):
         nvec = np.array([space.n])
-        return ActionDecoder(
-            int(space.n), None, None, nvec, np.array([space.start]), False
-        )
+        start = np.array([space.start])
+        return ActionDecoder(int(space.n), None, None, nvec, start, False, ())
     if isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
         nvec = np.asarray(space.nvec, np.int64)
         start = np.asarray(space.start, np.int64)
-        return ActionDecoder(int(nvec.sum()), None, None, nvec, start, True)
+        return ActionDecoder(int(nvec.sum()), None, None, nvec, start, True, ())
     raise ConfigError(
         f"pes_rl supports Box, Discrete and (flat) MultiDiscrete action spaces, "
         f"got {space}"

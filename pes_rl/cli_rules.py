@@ -99,6 +99,10 @@ def check_combinations(config, given: dict[str, Any]) -> None:
     from pes_rl.agents.build import resolve_backend
     from pes_rl.envs.registry import is_playground
 
+    if is_playground(config.env) and "backend" in given:
+        raise ConfigError(
+            "--backend does not apply to Playground envs: they run jitted"
+        )
     brax = resolve_backend(config.backend) == "brax" or is_playground(config.env)
     jitted_only = "brax_physics updates_per_call devices coordinator_address"
     for name in [*jitted_only.split(), "num_processes", "process_id"]:

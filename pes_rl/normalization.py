@@ -89,7 +89,7 @@ def normalizer_jax(
 
 def first_layer(params: Any) -> dict | None:
     """The Dense layer that reads the observation, or None if the parameters
-    are not laid out as pes_rl's linear and mlp policies."""
+    are not laid out as pes_rl's policies (linear, mlp, gru, lstm)."""
     try:
         layer = params["params"]["Dense_0"]
     except (KeyError, TypeError):

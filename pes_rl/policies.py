@@ -155,7 +155,8 @@ class ParticlePolicy(NamedTuple):
     actions``, or ``policy(obs, carry) -> (actions, carry)`` when recurrent."""
 
     spec: "PolicySpec"
-    act: Callable  # (thetas [n, D], obs [n, O], mean, inv_std) -> [n, A]
+    act: Callable  # (thetas [n, D], obs [n, O], mean, inv_std) -> [n, A], or
+    # (thetas, carry [n, C], obs, mean, inv_std) -> (carry, actions) if recurrent
     thetas: jax.Array
     mean: jax.Array
     inv_std: jax.Array

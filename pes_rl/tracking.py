@@ -3,20 +3,22 @@
 ``WandbWriter`` takes the TensorBoard writer's ``add_scalar`` calls, so W&B
 gets the same scalars against training env steps (``env_steps`` is the step
 metric: a resume that redoes work logs smaller steps again, which W&B's own
-step counter would refuse). The run lives in ``RUN_DIR/wandb``, its id in
-``RUN_DIR/wandb_id``: a resume continues the same W&B run, and
+step counter would refuse; unlike TensorBoard's purged events, the redone
+stretch then appears twice). The run lives in ``RUN_DIR/wandb``, its id and
+project in ``RUN_DIR/wandb.json``: a resume continues the same W&B run, and
 ``python -m pes_rl.evaluate RUN_DIR --video`` adds its video to it. Set
 ``WANDB_MODE=offline`` to log without a network (``wandb sync`` uploads
 later).
 """
 
+import json
 import secrets
 from pathlib import Path
 from typing import Any
 
-from pes_rl.errors import MissingDependencyError
+from pes_rl.errors import ConfigError, MissingDependencyError
 
-ID_FILE = "wandb_id"
+ID_FILE = "wandb.json"
 DEFAULT_PROJECT = "pes_rl"
 
 
@@ -31,18 +33,31 @@ def import_wandb():
 
 
 def _init(run_dir: Path, project: str | None, config: dict | None, new: bool):
+    """Start (``new``) or continue the run directory's W&B run."""
     wandb = import_wandb()
     id_file = run_dir / ID_FILE
     if new or not id_file.exists():
-        id_file.write_text(secrets.token_hex(4) + "\n")
-    return wandb.init(
-        project=project or DEFAULT_PROJECT,
-        name=run_dir.name,
-        id=id_file.read_text().strip(),
-        resume="allow",
-        dir=str(run_dir),
-        config=config,
-    )
+        run = {"id": secrets.token_hex(4), "project": project or DEFAULT_PROJECT}
+        id_file.write_text(json.dumps(run) + "\n")
+    run = json.loads(id_file.read_text())
+    try:
+        tracker = wandb.init(
+            project=run["project"],
+            name=run_dir.name,
+            id=run["id"],
+            resume="allow",
+            dir=str(run_dir),
+            config=config,
+        )
+    except Exception as err:  # no login, no network, ...
+        reason = " ".join(str(err).split())
+        raise ConfigError(
+            f"W&B did not start ({reason}); log in with `wandb login`, or set "
+            "WANDB_MODE=offline"
+        ) from None
+    tracker.define_metric("env_steps")
+    tracker.define_metric("*", step_metric="env_steps")
+    return tracker
 
 
 class WandbWriter:
@@ -54,8 +69,6 @@ class WandbWriter:
         resume: bool = False,
     ):
         self.run = _init(Path(run_dir), project, config, new=not resume)
-        self.run.define_metric("env_steps")
-        self.run.define_metric("*", step_metric="env_steps")
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         self.run.log({tag: value, "env_steps": step})
@@ -81,8 +94,6 @@ class Writers:
 
 def with_wandb(writer, run_dir: Path, project: str | None, resume: bool) -> Writers:
     """``writer`` and a W&B run of the run directory, with its config."""
-    import json
-
     config = json.loads((Path(run_dir) / "config.json").read_text())
     return Writers(writer, WandbWriter(run_dir, config, project, resume))
 
@@ -93,12 +104,8 @@ def tracked(run_dir: str | Path) -> bool:
 
 def log_video(run_dir: str | Path, path: str | Path, env_steps: int) -> None:
     """Add a recorded episode (mp4) to the run's W&B run."""
-    import json
-
     wandb = import_wandb()
-    run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    run = _init(run_dir, config.get("wandb_project"), None, new=False)
+    run = _init(Path(run_dir), None, None, new=False)
     try:
         run.log({"eval/video": wandb.Video(str(path)), "env_steps": env_steps})
     finally:

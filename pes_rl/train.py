@@ -168,7 +168,14 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if main and config.wandb:
         from pes_rl.tracking import with_wandb
 
-        writer = with_wandb(writer, run_dir, config.wandb_project, resume)
+        try:
+            writer = with_wandb(writer, run_dir, config.wandb_project, resume)
+        except BaseException:
+            writer.close()
+            agent.close()
+            if claim is not None:
+                claim.release()
+            raise
 
     def loop_state_now() -> dict[str, Any]:
         return {

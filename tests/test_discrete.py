@@ -29,6 +29,9 @@ def test_decoders_take_the_argmax_per_sub_space_and_clip_boxes():
     )
     box = action_decoder(gym.spaces.Box(-1.0, 2.0, (2,)))
     np.testing.assert_array_equal(box.decode([[-3.0, 1.5]]), [[-1.0, 1.5]])
+    square = action_decoder(gym.spaces.Box(-1.0, 1.0, (2, 2)))
+    assert square.size == 4
+    assert square.decode(np.zeros((3, 4))).shape == (3, 2, 2)
 
 
 def test_cartpole_actions_are_integers_of_the_action_space():

@@ -76,13 +76,14 @@ def test_a_registered_playground_env_runs_on_the_jitted_engine():
     [
         ("playground:CartpoleBalanse", None, ["unknown Playground", "CartpoleBalance"]),
         ("playground:CheetahRun", "mujoco_playground", ["pes_rl[playground]"]),
+        ("playground:CheetahRun --backend brax", None, ["--backend does not apply"]),
     ],
 )
 def test_playground_errors_are_one_line(tmp_path, env, block, words):
     blocked = f"sys.modules[{block!r}] = None\n" if block else ""
+    argv = ["--env", *env.split(), "--run-dir", str(tmp_path / "r")]
     code = (
-        f"import sys\n{blocked}from pes_rl.train import main\n"
-        f"sys.exit(main(['--env', {env!r}, '--run-dir', {str(tmp_path / 'r')!r}]))"
+        f"import sys\n{blocked}from pes_rl.train import main\nsys.exit(main({argv!r}))"
     )
     result = run(code, module=False)
     assert result.returncode == 2, result.stderr

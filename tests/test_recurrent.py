@@ -148,6 +148,9 @@ def test_stateless_policies_keep_predict_obs_to_action():
     agent = memory_agent("gymnasium", policy="mlp", num_particles=2)
     assert not agent.recurrent and agent.initial_carry.size == 0
     assert agent.predict(np.zeros(2)).shape == (1,)
+    # Code written for recurrent policies still unpacks (action, state).
+    action, state = agent.predict(np.zeros((3, 2)), None, episode_start=True)
+    assert action.shape == (3, 1) and state is None
     agent.close()
 
 

@@ -84,3 +84,28 @@ def test_wandb_without_the_extra_is_one_line_and_writes_nothing(tmp_path):
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert "pes_rl[wandb]" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_resumed_run_continues_its_wandb_run(tmp_path):
+    out = tmp_path / "run"
+    common = ["--no-progress", "--eval-every", "200", "--eval-episodes", "1"]
+    result = run(
+        "pes_rl.train", "--env", "linear_quadratic", "--total-steps", "400",
+        "--num-particles", "4", "--wandb", "--wandb-project", "mine",
+        "--run-dir", out, *common,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first = json.loads((out / "wandb.json").read_text())
+    assert first["project"] == "mine"
+    result = run("pes_rl.train", "--resume", out, "--total-steps", "800", *common)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "wandb.json").read_text()) == first
+    files = glob.glob(str(out / "wandb" / "offline-run-*" / f"run-{first['id']}.wandb"))
+    assert len(files) == 2  # one per process, one W&B run id
+    steps = [
+        row["env_steps"]
+        for path in files
+        for row in wandb_records.history(path)
+        if "eval/return" in row
+    ]
+    assert max(steps) >= 800
