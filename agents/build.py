@@ -187,12 +187,13 @@ def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
 
         host = RayBackend(
             make_env, num_envs, horizon, seed, partner, config.num_workers,
-            config.ray_address,
+            config.ray_address, config.reward_shift,
         )  # fmt: skip
     else:
         host = GymnasiumBackend(
-            make_env, num_envs, horizon, seed, partner, config.num_workers
-        )
+            make_env, num_envs, horizon, seed, partner, config.num_workers,
+            config.reward_shift,
+        )  # fmt: skip
     try:
         module = _policy(config, host.action_dim)
         carry = carry_layout(module, host.obs_dim).initial
@@ -296,7 +297,8 @@ def _assemble(config, task: _Task, estimator_factory, window_start, streams, par
             else _key_of(problem)
         )
         engine = _ENGINES.get(
-            (recipe, problem_key, num_envs, window, config.num_devices),
+            (recipe, problem_key, num_envs, window, config.num_devices)
+            + (config.reward_shift,),
             lambda: JaxEngine(
                 problem,
                 update(),
@@ -307,6 +309,7 @@ def _assemble(config, task: _Task, estimator_factory, window_start, streams, par
                 mean_particle,
                 config.obs_norm,
                 config.num_devices,
+                config.reward_shift,
             ),
         )
         loop = JaxLoop(engine, streams.resets, config.updates_per_call)

@@ -49,6 +49,7 @@ class ESAgent:
         optimizer: Any = "sgd",
         fitness_shaping: str = "none",
         obs_norm: bool = False,
+        reward_shift: float = 0.0,
         stagger: bool = True,
         seed: int = 0,
         hidden_sizes: tuple[int, ...] = (32, 32),

@@ -95,20 +95,27 @@ class HostLoop:
     def normalizer(self, obs_stats):
         return self.fns.normalizer(obs_stats)
 
-    def _mean_outputs(self, ts: TrainState, unravel, obs, carry=None):
-        """The mean policy's outputs (and carry, when recurrent)."""
+    def _mean_policy(self, ts: TrainState, unravel) -> Callable:
+        """obs -> the mean policy's outputs, or (obs, carry) -> (outputs,
+        carry) when recurrent; parameters and normaliser prepared once."""
+        params = unravel(ts.theta)
         mean, inv_std = self.fns.normalizer(ts.obs_stats)
-        if carry is None:
-            return np.asarray(self.fns.act_mean(unravel(ts.theta), obs, mean, inv_std))
-        carry, outputs = self.fns.act_mean(unravel(ts.theta), carry, obs, mean, inv_std)
-        return np.asarray(outputs), np.asarray(carry)
+
+        def outputs(obs, carry=None):
+            if carry is None:
+                return np.asarray(self.fns.act_mean(params, obs, mean, inv_std))
+            carry, out = self.fns.act_mean(params, carry, obs, mean, inv_std)
+            return np.asarray(out), np.asarray(carry)
+
+        return outputs
 
     def mean_actions(self, ts: TrainState, unravel, obs: np.ndarray, carry=None):
         """Env actions of the mean policy: clipped, or an argmax for discrete
         spaces; with the new carry when ``carry`` is given."""
+        policy = self._mean_policy(ts, unravel)
         if carry is None:
-            return self.backend.actions.decode(self._mean_outputs(ts, unravel, obs))
-        outputs, carry = self._mean_outputs(ts, unravel, obs, carry)
+            return self.backend.actions.decode(policy(obs))
+        outputs, carry = policy(obs, carry)
         return self.backend.actions.decode(outputs), carry
 
     def evaluate(self, ts: TrainState, num_episodes: int, key: Any, unravel):
@@ -123,9 +130,7 @@ class HostLoop:
         backend.reset(
             np.ones(num_episodes, bool), seeds=EVAL_SEED + np.arange(num_episodes)
         )
-        result = backend.unroll(
-            lambda *inputs: self._mean_outputs(ts, unravel, *inputs), backend.horizon
-        )
+        result = backend.unroll(self._mean_policy(ts, unravel), backend.horizon)
         return result.returns, result.env_steps, result.failure is None
 
     def particles(self) -> dict:

@@ -37,8 +37,11 @@ class JaxEngine:
         mean_particle: int | None,
         obs_norm: bool,
         num_devices: int | None = None,
+        reward_shift: float = 0.0,
     ):
-        self.backend = backend = ProblemBackend(problem, num_envs, partner)
+        self.backend = backend = ProblemBackend(
+            problem, num_envs, partner, reward_shift
+        )
         self.update = update
         devices = jax.devices()[:num_devices] if num_devices else jax.devices()
         # After jax.distributed.initialize the mesh spans every process's

@@ -86,8 +86,11 @@ class GymnasiumBackend:
         seed: int,
         partner: np.ndarray | None = None,
         num_workers: int = 0,
+        reward_shift: float = 0.0,
     ):
-        """``num_workers`` > 0 steps the envs in that many worker processes."""
+        """``num_workers`` > 0 steps the envs in that many worker processes;
+        ``reward_shift`` is subtracted from each live step's window return."""
+        self.reward_shift = reward_shift
         self.num_workers = num_workers if num_envs > 1 else 0
         if num_workers > 0 and num_envs > 1:
             self.pool = ProcessPool(make_env, num_envs, num_workers)
@@ -241,6 +244,8 @@ class GymnasiumBackend:
                 )
                 break
             returns += rewards
+            if self.reward_shift:
+                returns[live_index] -= self.reward_shift
             self.episode_return += rewards
             self.clock[running] += 1
             finished = running & (

@@ -43,8 +43,16 @@ def _select(mask: jax.Array, new: Any, old: Any) -> Any:
 
 
 class ProblemBackend:
-    def __init__(self, problem: Any, num_envs: int, partner: np.ndarray | None = None):
+    def __init__(
+        self,
+        problem: Any,
+        num_envs: int,
+        partner: np.ndarray | None = None,
+        reward_shift: float = 0.0,
+    ):
+        """``reward_shift`` is subtracted from each live step's window return."""
         self.problem = problem
+        self.reward_shift = reward_shift
         self.num_envs = num_envs
         self.horizon = problem.horizon
         self.partner = pair_partners(num_envs) if partner is None else partner
@@ -185,8 +193,12 @@ class ProblemBackend:
                 obs_count = obs_count + live.sum()
                 obs_sum = obs_sum + live_obs.sum(0)
                 obs_sum_sq = obs_sum_sq + (live_obs**2).sum(0)
+            if self.reward_shift:
+                reward_to_learn = reward - jnp.where(live, self.reward_shift, 0.0)
+            else:
+                reward_to_learn = reward
             out = WindowOut(
-                returns=out.returns + reward,
+                returns=out.returns + reward_to_learn,
                 episode_ended=out.episode_ended | finished,
                 env_steps=out.env_steps + live.sum(),
                 simulated_steps=out.simulated_steps + self.num_envs,

@@ -59,8 +59,16 @@ class WindowTask(NamedTuple):
 class WindowWorker:
     """The actor: a block of envs stepped in its own process."""
 
-    def __init__(self, make_env: Callable, partner: np.ndarray, horizon: int):
-        self.backend = GymnasiumBackend(make_env, len(partner), horizon, 0, partner)
+    def __init__(
+        self,
+        make_env: Callable,
+        partner: np.ndarray,
+        horizon: int,
+        reward_shift: float = 0.0,
+    ):
+        self.backend = GymnasiumBackend(
+            make_env, len(partner), horizon, 0, partner, reward_shift=reward_shift
+        )
         self.act = None
 
     def ready(self) -> bool:
@@ -121,6 +129,7 @@ class RayBackend:
         partner: np.ndarray,
         num_workers: int,
         address: str | None = None,
+        reward_shift: float = 0.0,
     ):
         self.ray = import_ray()
         num_pairs = num_envs // 2
@@ -150,6 +159,7 @@ class RayBackend:
             slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         ]
         self.make_env, self.spec = make_env, None
+        self.reward_shift = reward_shift
         self.actor = self.ray.remote(num_cpus=1, max_restarts=0)(WindowWorker)
         self.workers: list[Any] = [None] * num_workers
         self.has_spec = [False] * num_workers
@@ -167,7 +177,9 @@ class RayBackend:
     def _start(self, b: int):
         block = self.blocks[b]
         partner = self.partner[block] - block.start
-        self.workers[b] = self.actor.remote(self.make_env, partner, self.horizon)
+        self.workers[b] = self.actor.remote(
+            self.make_env, partner, self.horizon, self.reward_shift
+        )
         self.has_spec[b] = False
         return self.workers[b].ready.remote()
 

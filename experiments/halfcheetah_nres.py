@@ -118,9 +118,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--algos", nargs="+", default=["pes", "nres", "es"])
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
-    parser.add_argument(
-        "--total-steps", type=int, default=None, help="default 2M (the preset's)"
-    )
+    parser.add_argument("--total-steps", type=int, default=None, help="default 2M")
     parser.add_argument("--eval-every", type=int, default=None)
     parser.add_argument("--threshold", type=float, default=1000.0)
     parser.add_argument(
@@ -167,8 +165,8 @@ def compare_flags(algo: str, args: argparse.Namespace) -> list[str]:
     """The sweep's pick for ``algo``, every flag explicit; with ``--preset``
     the preset as is, but for a different budget or evaluation interval."""
     preset = preset_for("halfcheetah", algo)
-    total = args.total_steps or preset.get("total_steps", 2_000_000)
-    eval_every = args.eval_every or preset.get("eval_every", 100_000)
+    total = args.total_steps or 2_000_000
+    eval_every = args.eval_every or 100_000
     if not args.preset:
         flags = explicit(algo, {**BASE, **CHOICE[algo]})
         return flags + [

@@ -25,7 +25,7 @@ from pes_rl.config import expected_windows, window_length
 from pes_rl.envs.registry import default_horizon
 from pes_rl.errors import ConfigError
 from pes_rl.policies import POLICIES
-from pes_rl.presets import GENERIC, PRESETS, generic_budget, preset_for
+from pes_rl.presets import GENERIC, PRESETS, generic_budget, preset_algo, preset_for
 from pes_rl.problems import make as make_problem
 from pes_rl.schedules import LinearDecay
 
@@ -77,6 +77,9 @@ class TrainConfig:
     """Hidden units of the gru and lstm policies."""
     obs_norm: bool = False
     """Running observation normalisation."""
+    reward_shift: float = 0.0
+    """Subtracted from every training step's reward (the ARS paper's removal
+    of the survival bonus); evaluations report the env's own reward."""
     stagger: bool = True
     """Stagger pairs over the horizon."""
     seed: int = 0
@@ -139,7 +142,7 @@ class TrainConfig:
         keys = (
             "backend num_particles truncation_length horizon sigma learning_rate "
             "optimizer fitness_shaping policy hidden_sizes recurrent_size obs_norm "
-            "stagger seed brax_physics"
+            "reward_shift stagger seed brax_physics"
         ).split()
         kwargs = {k: getattr(self, k) for k in keys}
         if self.problem is not None:
@@ -196,6 +199,7 @@ def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParse
         "learning_rate": float,
         "sigma_final": float,
         "learning_rate_final": float,
+        "reward_shift": float,
         "seed": int,
         "recurrent_size": int,
         "eval_every": int,
@@ -278,14 +282,15 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     first.add_argument("--env", default=TrainConfig.env)
     first.add_argument("--problem")
-    first.add_argument("--algo", default=TrainConfig.algo)
+    first.add_argument("--algo")
     first.add_argument("--preset")
     first.add_argument("--horizon")
     known, _ = first.parse_known_args(argv)
     name = known.preset or preset_name(known.problem or known.env) or GENERIC
+    algo = known.algo or preset_algo(name)
     preset, horizon = {}, None
     if name in (*PRESETS, GENERIC):
-        preset = preset_for(name, known.algo, problem=known.problem is not None)
+        preset = preset_for(name, algo, problem=known.problem is not None)
     if name == GENERIC:
         horizon = _horizon(known)
         total = _generic_budget(
@@ -298,8 +303,11 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     if "hidden_sizes" in given:
         given["hidden_sizes"] = tuple(given["hidden_sizes"])
     if "resume" in given:
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
-        return TrainConfig(**resume_values(given["resume"], given, names))
+        defaults = {
+            f.name: None if f.default is dataclasses.MISSING else f.default
+            for f in dataclasses.fields(TrainConfig)
+        }
+        return TrainConfig(**resume_values(given["resume"], given, defaults))
     for key in ("sigma", "learning_rate"):
         if key in given and f"{key}_final" not in given:
             preset.pop(f"{key}_final", None)  # see surprises()

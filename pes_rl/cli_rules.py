@@ -143,19 +143,22 @@ RESUMABLE = (
 )
 
 
-def resume_values(run_dir: str, given: dict[str, Any], names: set[str]) -> dict:
+def resume_values(
+    run_dir: str, given: dict[str, Any], defaults: dict[str, Any]
+) -> dict:
     """The config of ``run_dir`` with the allowed flags of ``given``
-    applied; a flag that contradicts the run is refused."""
+    applied; a flag that contradicts the run is refused. ``defaults`` (by
+    field name) stand in for settings older runs did not record."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
     stored = json.loads(path.read_text())
-    values = {k: v for k, v in stored.items() if k in names}
+    values = {k: v for k, v in stored.items() if k in defaults}
     values["hidden_sizes"] = tuple(values.get("hidden_sizes", ()))
     if values.get("backend") and stored.get("backend"):
         values["backend"] = stored["backend"]
     for name, value in given.items():
-        if name in RESUMABLE or name not in names:
+        if name in RESUMABLE or name not in defaults:
             continue
         if name == "backend" and value == "auto":
             continue
@@ -164,13 +167,12 @@ def resume_values(run_dir: str, given: dict[str, Any], names: set[str]) -> dict:
         if name == "truncation_length":  # stored as the agent resolved it
             horizon = values.get("horizon") or value
             value = horizon if values.get("algo") == "es" else min(value, horizon)
-        if values.get(name) != value:
+        used = values.get(name, defaults[name])
+        if used != value:
             flag = "--" + name.replace("_", "-")
-            raise ConfigError(
-                f"cannot resume with {flag} {value}: the run used {values.get(name)}"
-            )
+            raise ConfigError(f"cannot resume with {flag} {value}: the run used {used}")
     for name in RESUMABLE:
-        if name in given and name in names:
+        if name in given and name in defaults:
             values[name] = given[name]
     values["run_dir"] = values["resume"] = str(run_dir)
     return values

@@ -49,6 +49,10 @@ class AgentConfig:
     centered_ranks (biased)."""
     obs_norm: bool = False
     """Normalise observations with running mean and std."""
+    reward_shift: float = 0.0
+    """Subtracted from the reward of every training step (the ARS paper's
+    removal of the survival bonus); evaluations and reported episode returns
+    keep the env's own reward."""
     stagger: bool = True
     """Start pairs at offsets spread over the horizon (after an exact warm-up)."""
     seed: int = 0
@@ -98,6 +102,11 @@ class AgentConfig:
         positive_int("truncation_length", self.truncation_length)
         if self.horizon is not None:
             positive_int("horizon", self.horizon)
+        shift = self.reward_shift
+        if isinstance(shift, bool) or not isinstance(shift, int | float):
+            raise ConfigError(f"reward_shift must be a number, got {shift!r}")
+        if not math.isfinite(shift):
+            raise ConfigError(f"reward_shift must be finite, got {shift}")
         for name in ("sigma", "learning_rate"):
             value = getattr(self, name)
             if isinstance(value, LinearDecay):

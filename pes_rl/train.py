@@ -202,6 +202,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             "env_steps": result["env_steps"],
             "seconds": round(seconds, 3),
             "train_seconds": round(seconds - eval_seconds, 3),
+            "wall_time": round(time.time(), 3),
             **{k: v for k, v in result.items() if k != "env_steps"},
         }
         if agent.compile_seconds is not None:

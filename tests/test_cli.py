@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -48,7 +49,8 @@ def test_cli_smoke_run_writes_a_run_directory(tmp_path):
         json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().split("\n") if x
     ]
     assert len(lines) >= 4
-    assert {"env_steps", "seconds", "eval_return"} <= set(lines[0])
+    assert {"env_steps", "seconds", "wall_time", "eval_return"} <= set(lines[0])
+    assert lines[0]["wall_time"] <= lines[-1]["wall_time"] <= time.time()
     steps = [line["env_steps"] for line in lines]
     assert steps == sorted(steps) and steps[-1] >= 3000
     assert lines[-1]["eval_return"] > lines[0]["eval_return"]
