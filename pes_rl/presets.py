@@ -10,7 +10,7 @@ run, so a run's final return lands below 350 for some seeds. The preset keeps
 the paper's particles, K = 100, sigma 0.3 and std shaping for exploration,
 and settles at the end: Adam, sigma decaying to 0.1 and the learning rate
 from 0.03 to 0.002 over 600k steps (final returns 352-357 on seeds 0-9
-before issue 6 changed the random streams; now 349.9-356.9 on seeds 0-4,
+before a later change of random streams; now 349.9-356.9 on seeds 0-4,
 README "Swimmer: time to a return of 350", where faster settings end lower).
 """
 
