@@ -193,12 +193,10 @@ class ProblemBackend:
                 obs_count = obs_count + live.sum()
                 obs_sum = obs_sum + live_obs.sum(0)
                 obs_sum_sq = obs_sum_sq + (live_obs**2).sum(0)
-            if self.reward_shift:
-                reward_to_learn = reward - jnp.where(live, self.reward_shift, 0.0)
-            else:
-                reward_to_learn = reward
+            # The shift is the estimator's alone: episode returns keep the reward.
+            shifted = reward - self.reward_shift * live if self.reward_shift else reward
             out = WindowOut(
-                returns=out.returns + reward_to_learn,
+                returns=out.returns + shifted,
                 episode_ended=out.episode_ended | finished,
                 env_steps=out.env_steps + live.sum(),
                 simulated_steps=out.simulated_steps + self.num_envs,

@@ -16,6 +16,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from pes_rl.callbacks import tensorboard_writer
 from pes_rl.errors import ConfigError, MissingDependencyError
 
 ID_FILE = "wandb.json"
@@ -92,10 +93,37 @@ class Writers:
             writer.close()
 
 
-def with_wandb(writer, run_dir: Path, project: str | None, resume: bool) -> Writers:
-    """``writer`` and a W&B run of the run directory, with its config."""
-    config = json.loads((Path(run_dir) / "config.json").read_text())
-    return Writers(writer, WandbWriter(run_dir, config, project, resume))
+class NoWriter:
+    """The writer of a process that writes nothing."""
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def open_writers(
+    run_dir: Path,
+    write: bool,
+    wandb: bool,
+    project: str | None,
+    resume: bool,
+    env_steps: int,
+):
+    """The run's scalar writer: TensorBoard, and W&B too with ``wandb``. On
+    resume, TensorBoard events after ``env_steps`` are purged: work redone."""
+    if not write:
+        return NoWriter()
+    writer = tensorboard_writer(run_dir, env_steps if resume else None)
+    if not wandb:
+        return writer
+    try:
+        config = json.loads((Path(run_dir) / "config.json").read_text())
+        return Writers(writer, WandbWriter(run_dir, config, project, resume))
+    except BaseException:
+        writer.close()
+        raise
 
 
 def tracked(run_dir: str | Path) -> bool:

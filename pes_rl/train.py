@@ -24,7 +24,6 @@ from pes_rl.callbacks import (
     CheckpointCallback,
     EvalCallback,
     TensorBoardCallback,
-    tensorboard_writer,
 )
 from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
 from pes_rl.cli_config import ALGOS, TrainConfig, parse_config
@@ -40,6 +39,7 @@ from pes_rl.run_dir import (
     read_metrics,
     write_metrics_line,
 )
+from pes_rl.tracking import import_wandb, open_writers
 
 
 def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
@@ -69,8 +69,6 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
 
     main = is_main_process()
     if config.wandb and main:  # before anything is written
-        from pes_rl.tracking import import_wandb
-
         import_wandb()
     if not main:
         config = dataclasses.replace(config, progress=False)
@@ -159,23 +157,15 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         say(f"warning: {line}", file=sys.stderr)
     eval_seconds = loop_state.get("eval_seconds", 0.0)
     finished = False
-    # On resume, events logged after the checkpoint are purged: work redone.
-    writer = (
-        tensorboard_writer(run_dir, agent.env_steps if resume else None)
-        if main
-        else _NoWriter()
-    )
-    if main and config.wandb:
-        from pes_rl.tracking import with_wandb
-
-        try:
-            writer = with_wandb(writer, run_dir, config.wandb_project, resume)
-        except BaseException:
-            writer.close()
-            agent.close()
-            if claim is not None:
-                claim.release()
-            raise
+    try:
+        writer = open_writers(
+            run_dir, main, config.wandb, config.wandb_project, resume, agent.env_steps
+        )
+    except BaseException:
+        agent.close()
+        if claim is not None:
+            claim.release()
+        raise
 
     def loop_state_now() -> dict[str, Any]:
         return {
@@ -281,16 +271,6 @@ def _printer(main: bool):
     """``print`` on process 0; the other processes of a multi-process run
     stay quiet."""
     return print if main else (lambda *args, **kwargs: None)
-
-
-class _NoWriter:
-    """The TensorBoard writer of a process that writes nothing."""
-
-    def add_scalar(self, *args, **kwargs) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class Interrupted(Exception):
