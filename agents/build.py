@@ -297,8 +297,14 @@ def _assemble(config, task: _Task, estimator_factory, window_start, streams, par
             else _key_of(problem)
         )
         engine = _ENGINES.get(
-            (recipe, problem_key, num_envs, window, config.num_devices)
-            + (config.reward_shift,),
+            (
+                recipe,
+                problem_key,
+                num_envs,
+                window,
+                config.num_devices,
+                config.reward_shift,
+            ),
             lambda: JaxEngine(
                 problem,
                 update(),

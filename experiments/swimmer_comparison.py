@@ -124,12 +124,12 @@ def main() -> None:
         "start |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    cells = (
+        "steps_to_threshold",
+        "seconds_to_threshold",
+        "process_seconds_to_threshold",
+    )
     for s in summary:
-        cells = (
-            "steps_to_threshold",
-            "seconds_to_threshold",
-            "process_seconds_to_threshold",
-        )
         reached = [s[c] if s[c] is not None else "-" for c in cells]
         print(
             f"| {s['algo']} | {s['seed']} | {s['final_return']} | {s['env_steps']} | "
