@@ -64,18 +64,47 @@ def test_minibatches_depend_on_the_key_only():
     assert a[0].shape == (100, 64)
 
 
-def test_a_diverging_run_scores_the_worst_loss_to_the_end():
+def test_a_diverging_run_is_charged_the_rest_of_its_horizon_at_once():
+    """At the step where training diverges the run ends (done) with the
+    worst loss for that step and every step left; later steps score
+    nothing, so the run's total is the worst loss from there to the end."""
     problem = LRScheduleDigits(horizon=10)
     state = problem.init(jax.random.key(0))
     wild = jnp.array([4.0, -5.0])  # an initial learning rate of e^4
-    rewards = []
+    rewards, dones = [], []
     step = jax.jit(problem.step)
     for k in jax.random.split(jax.random.key(1), 10):
-        state, reward, _ = step(wild, state, k)
+        state, reward, done = step(wild, state, k)
         rewards.append(float(reward) * problem.horizon)
-    assert bool(state["diverged"])
-    assert rewards[-1] == -digits.DIVERGED_LOSS
+        dones.append(bool(done))
+    assert bool(state["diverged"]) and dones[-1]
+    first = dones.index(True)
+    assert first < 9 and not any(dones[:first])
+    steps_left = problem.horizon - first
+    np.testing.assert_allclose(rewards[first], -digits.WORST_LOSS * steps_left, 1e-5)
+    assert rewards[first + 1 :] == [0.0] * (9 - first)
+    assert all(-digits.WORST_LOSS <= r <= 0 for r in rewards[:first])
     assert np.isfinite(np.asarray(jax.tree.leaves(state["layers"])[0])).all()
+
+
+def test_a_step_never_scores_worse_than_divergence():
+    """The per-step loss is clipped to WORST_LOSS (NaN at the cap), so a bad
+    step that does not diverge cannot score below a diverged one."""
+    assert digits.WORST_LOSS < digits.DIVERGED_LOSS
+    losses = jnp.array([0.5, 15.4, 60.6, jnp.inf, jnp.nan, -1.0])
+    np.testing.assert_allclose(
+        digits.bounded(losses),
+        [0.5, digits.WORST_LOSS, digits.WORST_LOSS, digits.WORST_LOSS]
+        + [digits.WORST_LOSS, 0.0],
+        rtol=1e-6,
+    )
+    problem = HyperparamsDigits(horizon=10)
+    hot = jnp.concatenate([jnp.full(10, 1.5), jnp.zeros(10)])  # lr e^1.5
+    state, step = problem.init(jax.random.key(0)), jax.jit(problem.step)
+    for k in jax.random.split(jax.random.key(1), 10):
+        state, reward, done = step(hot, state, k)
+        per_step_cap = digits.WORST_LOSS * (1 if not done else 10)
+        assert float(reward) * problem.horizon >= -per_step_cap - 1e-4
 
 
 @pytest.mark.slow
@@ -134,7 +163,7 @@ def test_the_cli_trains_a_digits_problem(tmp_path, capsys):
         json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().split("\n") if x
     ]
     assert lines[-1]["env_steps"] >= 1600
-    assert all(-digits.DIVERGED_LOSS <= x["eval_return"] < 0 for x in lines)
+    assert all(-digits.WORST_LOSS <= x["eval_return"] < 0 for x in lines)
     assert any((run_dir / "checkpoints").iterdir())
     config = json.loads((run_dir / "config.json").read_text())
     assert config["preset"] == "lr_schedule_digits" and config["num_particles"] == 8

@@ -12,6 +12,13 @@ A problem is an object with
   minibatch, the same noise). ``done`` ends the run early; the member then
   absorbs (no reward) until its pair's run ends.
 
+A run that fails (diverges, crashes) should end with ``done`` and a
+terminal reward that charges, once, what the rest of the run is worth: its
+worst per-step reward times the steps left (``charge_rest``). Charging the
+same total step by step instead keeps the objective but not the variance:
+PES weighs every later step's constant by perturbations that can no longer
+change it.
+
 ``PES(problem=obj, ...)`` (and NRES, TruncatedES, FullES) trains it on the
 jitted engine. A problem that also has ``observation(state) -> obs [O]``
 can use ``obs_norm``: its ``step`` then takes a fourth argument, the
@@ -32,7 +39,20 @@ import importlib
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+import jax.numpy as jnp
+
 from pes_rl.errors import ConfigError
+
+
+def charge_rest(
+    failed: Any, reward: Any, worst: Any, steps_left: Any
+) -> tuple[Any, Any]:
+    """``(reward, done)`` of a step at which a run may fail: if ``failed``,
+    ``worst`` (the worst reward of one step) times ``steps_left`` (this step
+    included) and ``done``; else ``reward`` and not done. The run's total
+    is the same as scoring ``worst`` at every step to the end."""
+    failed = jnp.asarray(failed, bool)
+    return jnp.where(failed, worst * steps_left, reward), failed
 
 
 @runtime_checkable

@@ -13,13 +13,20 @@ images, a stand-in for MNIST: nothing is downloaded).
 A step trains the inner model on one minibatch drawn from the step key,
 which the two members of an antithetic pair share, so they see the same
 data (and the same initial weights, from the shared reset key). Rewards are
-divided by T, so a run's return is the mean of its per-step objective. A
-run that diverges (a loss above ``DIVERGED_LOSS`` or a non-finite value)
-stops training and scores the worst value for the rest of its horizon, so
-divergence is never a way out of a bad loss.
+divided by T, so a run's return is the mean of its per-step objective.
+
+Losses are scored within [0, ``WORST_LOSS``] (NaN at the cap), the clip
+learned_optimization applies to its meta-losses, so no step scores worse
+than divergence. A run that diverges (a training loss above
+``DIVERGED_LOSS`` or a non-finite value) ends there with ``done``, charged
+the worst score for this step and every step left at once
+(``pes_rl.problems.charge_rest``): its total is that of scoring the worst
+value to the end, and PES does not weigh a frozen run's later steps by
+fresh noise.
 """
 
 import functools
+import math
 from typing import Any
 
 import jax
@@ -27,8 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from pes_rl.errors import ConfigError
+from pes_rl.problems import charge_rest
 
-DIVERGED_LOSS = 10.0  # about 4x the loss of chance (ln 10)
+DIVERGED_LOSS = 10.0  # a training loss above it ends the run: about 4x chance's
+WORST_LOSS = 1.5 * math.log(10)  # the cap of a step's loss, 10 classes
 OBJECTIVES = ("train_loss", "val_accuracy", "val_loss")
 
 
@@ -124,7 +133,7 @@ class DigitsTraining:
     def train_step(self, state: dict, key: jax.Array, lr: Any, momentum: Any):
         """One step of SGD with (heavy-ball) momentum; ``lr`` and
         ``momentum`` are scalars or trees like the layers. Returns the new
-        state and the reward of the step."""
+        state, the reward of the step and whether the run ended."""
         train_key, val_key = jax.random.split(key)
         x, y = self.batch(train_key, "train")
         loss, grads = jax.value_and_grad(cross_entropy)(state["layers"], x, y)
@@ -135,34 +144,42 @@ class DigitsTraining:
         )
         layers = jax.tree.map(lambda p, v, a: p - a * v, state["layers"], velocity, lr)
         if self.objective == "train_loss":
-            score, worst = -loss, -DIVERGED_LOSS
+            score, worst = -bounded(loss), -WORST_LOSS
         else:
             x_val, y_val = self.batch(val_key, "val")
             if self.objective == "val_accuracy":
                 score, worst = accuracy(layers, x_val, y_val), 0.0
             else:
-                score, worst = -cross_entropy(layers, x_val, y_val), -DIVERGED_LOSS
-        state = advance(state, {"layers": layers, "velocity": velocity}, loss, score)
-        reward = jnp.where(state["diverged"], worst, score) / self.horizon
-        return state, reward
+                score = -bounded(cross_entropy(layers, x_val, y_val))
+                worst = -WORST_LOSS
+        new = {"layers": layers, "velocity": velocity}
+        return advance(state, new, loss, score, worst, self.horizon)
 
 
-def advance(state: dict, new: dict, loss: jax.Array, score: jax.Array) -> dict:
-    """The next state: the fields in ``new`` replace ``state``'s, unless the
-    run diverges now (``loss`` above ``DIVERGED_LOSS``, or ``loss``, ``score``
-    or the new layers not finite) or did before; then they keep their old
-    values for good."""
-    diverged = (
-        state["diverged"]
-        | ~jnp.isfinite(loss)
-        | (loss > DIVERGED_LOSS)
-        | ~all_finite(new["layers"])
-        | ~jnp.isfinite(score)
-    )
+def bounded(loss: jax.Array) -> jax.Array:
+    """``loss`` clipped to [0, WORST_LOSS], NaN at the cap."""
+    return jnp.where(jnp.isnan(loss), WORST_LOSS, jnp.clip(loss, 0.0, WORST_LOSS))
+
+
+def advance(
+    state: dict, new: dict, loss: jax.Array, score: jax.Array, worst, horizon: int
+) -> tuple[dict, jax.Array, jax.Array]:
+    """The next state, the reward (divided by ``horizon``) and ``done``.
+    The fields in ``new`` replace ``state``'s and the step scores ``score``,
+    unless the run diverges now (``loss`` above ``DIVERGED_LOSS``, or
+    ``loss`` or the new layers not finite): then the fields keep their old
+    values, the step charges ``worst`` for itself and every step left, and
+    the run is done. Steps after that change nothing and score nothing."""
+    ended = state["diverged"]
+    diverges = ~jnp.isfinite(loss) | (loss > DIVERGED_LOSS) | ~all_finite(new["layers"])
+    diverged = ended | diverges
     kept = jax.tree.map(
         lambda n, o: jnp.where(diverged, o, n), new, {k: state[k] for k in new}
     )
-    return {**state, **kept, "t": state["t"] + 1, "diverged": diverged}
+    reward, done = charge_rest(diverges, score, worst, horizon - state["t"])
+    reward = jnp.where(ended, 0.0, reward) / horizon
+    state = {**state, **kept, "t": state["t"] + 1, "diverged": diverged}
+    return state, reward, done | ended
 
 
 def _broadcast(value: Any, like: Any) -> Any:
@@ -206,8 +223,7 @@ class LRScheduleDigits:
 
     def step(self, params: jax.Array, state: dict, key: jax.Array):
         lr = self.learning_rate(params, state["t"])
-        state, reward = self.training.train_step(state, key, lr, self.momentum)
-        return state, reward, jnp.zeros((), bool)
+        return self.training.train_step(state, key, lr, self.momentum)
 
 
 class HyperparamsDigits:
@@ -263,5 +279,4 @@ class HyperparamsDigits:
 
     def step(self, params: jax.Array, state: dict, key: jax.Array):
         lr, momentum = self.hyperparameters(params)
-        state, reward = self.training.train_step(state, key, lr, momentum)
-        return state, reward, jnp.zeros((), bool)
+        return self.training.train_step(state, key, lr, momentum)

@@ -20,7 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from pes_rl.problems.digits import DIVERGED_LOSS, DigitsTraining, advance
+from pes_rl.problems.digits import WORST_LOSS, DigitsTraining, advance, bounded
 
 MOMENTUM_DECAYS = (0.5, 0.9, 0.99)
 SECOND_MOMENT_DECAY = 0.999
@@ -120,6 +120,4 @@ class LearnedOptimizer:
 
         layers = jax.tree.map(update, state["layers"], grads, *momenta, second)
         new = {"layers": layers, "momenta": momenta, "second_moment": second}
-        state = advance(state, new, loss, -loss)
-        score = jnp.where(state["diverged"], -DIVERGED_LOSS, -loss)
-        return state, score / self.horizon, jnp.zeros((), bool)
+        return advance(state, new, loss, -bounded(loss), -WORST_LOSS, self.horizon)
