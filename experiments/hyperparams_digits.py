@@ -39,18 +39,18 @@ import numpy as np
 from meta_common import COLORS, inner_rewards, train
 from reproduce_common import output_dir
 
+from pes_rl.config import expected_windows
+from pes_rl.presets import PRESETS
 from pes_rl.problems.digits import HyperparamsDigits, cross_entropy
 from pes_rl.schedules import LinearDecay
 
-STEP = 0.03  # Adam's, decaying linearly to a tenth over each run
-SETTINGS = dict(
-    num_particles=10,
-    truncation_length=10,
-    sigma=0.3,
-    optimizer="adam",
-    stagger=False,
-    updates_per_call=10,
-)
+# The CLI's preset, so that `python -m pes_rl.train --problem
+# hyperparams_digits --algo pes --seed 3` is this script's PES run on seed 3.
+PRESET = PRESETS["hyperparams_digits"]["common"]
+SETTINGS = {
+    name: PRESET[name]
+    for name in ("num_particles", "truncation_length", "sigma", "optimizer", "stagger")
+} | {"updates_per_call": 10}  # theta recorded every 10 updates; same numbers
 METHODS = ("random search", "TES", "PES", "NRES")
 SEEDS = (3, 5, 7, 11)  # the paper's
 
@@ -105,17 +105,22 @@ def main() -> None:
     start = time.perf_counter()
     problem = HyperparamsDigits(horizon=args.horizon)
     budget = args.runs * args.horizon
-    updates = budget // (SETTINGS["num_particles"] * SETTINGS["truncation_length"])
-    decay = LinearDecay(STEP, STEP / 10, updates)
     runs = {}
     for method in METHODS:
         for seed in args.seeds:
             if method == "random search":
                 runs[method, seed] = random_search(problem, seed, args.runs)
-            else:
-                runs[method, seed] = train(
-                    method, problem, seed, budget, learning_rate=decay, **SETTINGS
-                )
+                continue
+            # As the CLI: the step decays over the updates the budget buys;
+            # truncated ES's extra particle (the shared state) buys fewer.
+            envs = SETTINGS["num_particles"] + (method == "TES")
+            updates = expected_windows(budget, envs, SETTINGS["truncation_length"])
+            decay = LinearDecay(
+                PRESET["learning_rate"], PRESET["learning_rate_final"], updates
+            )
+            runs[method, seed] = train(
+                method, problem, seed, budget, learning_rate=decay, **SETTINGS
+            )
         print(f"{method} done ({time.perf_counter() - start:.0f} s)")
     # Meta-objective along the way: 12 points per run, one common inner run.
     rows = []

@@ -232,8 +232,9 @@ class HyperparamsDigits:
     with its own learning rate ``e^theta[i]`` and momentum
     ``sigmoid(theta[10 + i])`` (blocks in order w0, b0, w1, b1, ...). The
     objective is minus the validation loss on a minibatch after each step.
-    The initial theta is drawn from ``random_box`` (uniform in log
-    learning rate and logit momentum), as random search draws it."""
+    The initial theta is drawn from ``init_box`` ((low, high) of the log
+    learning rate, then of the logit momentum, uniform in each; by default
+    ``random_box``, where our random search draws)."""
 
     random_box = ((np.log(1e-4), np.log(1.0)), (-3.0, 3.0))
 
@@ -243,18 +244,20 @@ class HyperparamsDigits:
         width: int = 50,
         objective: str = "val_loss",
         batch_size: int = 100,
+        init_box: tuple | None = None,
     ):
         self.horizon = horizon
+        self.init_box = self.random_box if init_box is None else init_box
         sizes = (64, width, width, width, width, 10)
         self.training = DigitsTraining(horizon, sizes, objective, batch_size)
         self.num_blocks = 2 * (len(sizes) - 1)
 
     def init_params(self, key: jax.Array) -> jax.Array:
-        return self.sample(key, 1)[0]
+        return self.sample(key, 1, self.init_box)[0]
 
-    def sample(self, key: jax.Array, count: int) -> jax.Array:
-        """``count`` thetas drawn uniformly from ``random_box``."""
-        (lr_low, lr_high), (m_low, m_high) = self.random_box
+    def sample(self, key: jax.Array, count: int, box: tuple | None = None):
+        """``count`` thetas drawn uniformly from ``box`` (``random_box``)."""
+        (lr_low, lr_high), (m_low, m_high) = box or self.random_box
         lr_key, momentum_key = jax.random.split(key)
         shape = (count, self.num_blocks)
         log_lr = jax.random.uniform(lr_key, shape, minval=lr_low, maxval=lr_high)
