@@ -150,7 +150,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         f"{agent.device_description}), N={agent.num_particles}, "
         f"K={agent.truncation_length}, T={agent.horizon}, "
         f"{settings}; "
-        f"writing {run_dir}",
+        f"{_flattened(agent)}writing {run_dir}",
         file=sys.stderr,
     )
     for line in [] if resume else surprises(config, agent.warm_up_steps, agent.horizon):
@@ -265,6 +265,12 @@ def _together(step: Callable[[], Any]) -> Any:
             "another process of this run stopped; see its output"
         )
     return result
+
+
+def _flattened(agent) -> str:
+    """The first line's note on observations flattened into a vector."""
+    space = agent.flattened_observations
+    return f"{type(space).__name__} observations flattened; " if space else ""
 
 
 def _printer(main: bool):
