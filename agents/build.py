@@ -22,6 +22,7 @@ from pes_rl.agents.jax_loop import JaxEngine, JaxLoop
 from pes_rl.config import AgentConfig, make_optimizer, window_length
 from pes_rl.envs.brax_problem import EnvProblem
 from pes_rl.envs.gymnasium_backend import GymnasiumBackend, pair_partners
+from pes_rl.envs.pool import UnsavableEnvError, check_copyable
 from pes_rl.envs.registry import (
     brax_factory,
     gymnasium_factory,
@@ -120,7 +121,7 @@ def build(
     mean_particle = config.num_particles if window_start == "shared" else None
     if mean_particle is not None:
         partner[mean_particle] = mean_particle
-    task = _task(config, num_envs, partner, streams)
+    task = _task(config, num_envs, partner, streams, window_start == "shared")
     try:
         return _assemble(
             config, task, estimator_factory, window_start, streams, partner
@@ -131,7 +132,9 @@ def build(
         raise
 
 
-def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
+def _task(
+    config: AgentConfig, num_envs: int, partner, streams, shared_start: bool
+) -> _Task:
     """What the particles run: a Problem, a Brax env with the policy (a
     Problem too), or Gymnasium envs on the host."""
     playground = config.problem is None and is_playground(config.env)
@@ -179,6 +182,8 @@ def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
     make_env, horizon, name = gymnasium_factory(
         config.env, config.horizon, config.env_kwargs
     )
+    if shared_start:
+        _check_shared_start(make_env, config)
     seed = numpy_rng(streams.resets)
     if config.workers == "ray" and is_recurrent(_policy(config, 1)):
         raise ConfigError("recurrent policies do not run on Ray workers yet")
@@ -203,6 +208,20 @@ def _task(config: AgentConfig, num_envs: int, partner, streams) -> _Task:
         host.close()
         raise
     return _Task("gymnasium", name, horizon, module, None, host, make_env)
+
+
+def _check_shared_start(make_env: Callable, config: AgentConfig) -> None:
+    """Truncated ES copies one env's state into every particle at each
+    window: refuse an env whose state cannot be copied (Box2D)."""
+    processes = config.workers == "processes" and config.num_workers > 0
+    try:
+        check_copyable(make_env, pickled=processes)
+    except UnsavableEnvError as err:
+        raise ConfigError(
+            f"truncated ES starts every window from one env's state copied into "
+            f"all particles, and {err}: use PES, NRES or FullES (--algo pes, "
+            "nres or es)"
+        ) from None
 
 
 def _assemble(config, task: _Task, estimator_factory, window_start, streams, partner):

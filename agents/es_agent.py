@@ -13,6 +13,7 @@ import os
 import time
 from typing import Any
 
+import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,8 +22,10 @@ from tqdm.auto import tqdm
 
 from pes_rl import checkpoints
 from pes_rl.agents.build import build
+from pes_rl.agents.saving import check_env_given, config_to_save, particles_to_save
 from pes_rl.callbacks import as_callback
 from pes_rl.config import AgentConfig
+from pes_rl.envs.registry import FlatObservations
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.keys import key_streams
 from pes_rl.multihost import is_main_process, to_host
@@ -83,6 +86,7 @@ class ESAgent:
         self.num_updates = 0
         self.last_eval_return = math.nan
         self._warmed_up = False
+        self._said_unsavable = False  # warned that particles cannot be saved
 
     # -- the training state -------------------------------------------------
 
@@ -274,6 +278,13 @@ class ESAgent:
     # -- using the result ---------------------------------------------------
 
     @property
+    def flattened_observations(self) -> Any:
+        """The env's own observation space where the agent flattens it into
+        a vector (Dict, Tuple, ...), else None."""
+        make_env = getattr(self.loop, "make_env", None)
+        return make_env.space if isinstance(make_env, FlatObservations) else None
+
+    @property
     def recurrent(self) -> bool:
         """The policy keeps a carry (gru, lstm or a recurrent module)."""
         return self.initial_carry.size > 0
@@ -290,6 +301,8 @@ class ESAgent:
         ``state`` or ``episode_start``."""
         if self.module is None:
             raise ConfigError("predict needs a policy; a Problem has no observations")
+        if isinstance(obs, dict | tuple) and self.flattened_observations:
+            obs = gym.spaces.flatten(self.flattened_observations, obs)  # the env's own
         obs = np.asarray(obs, np.float32)
         batch = np.atleast_2d(obs)
         if not self.recurrent:
@@ -342,7 +355,7 @@ class ESAgent:
         payload = {
             "format": checkpoints.FORMAT,
             "algorithm": type(self).__name__,
-            "config": self.config.as_kwargs(),
+            "config": config_to_save(self.config),
             "state": unpack_state(self.state),
             "counters": {
                 "env_steps": self.env_steps,
@@ -352,7 +365,7 @@ class ESAgent:
             },
             "reset_rng": self.loop.reset_key_data(),
             "warmed_up": self._warmed_up,
-            "particles": self.loop.particles(),
+            "particles": particles_to_save(self),
             "extra": extra or {},
         }
         if is_main_process():
@@ -364,6 +377,7 @@ class ESAgent:
     def load(cls, path: str | os.PathLike, **overrides: Any) -> "ESAgent":
         """Restore an agent saved with ``save``: the particles continue their
         episodes where they were, so training goes on as if never stopped.
+        An agent built from an env instance needs it again: ``env=...``.
         Where the particles could not be saved, they start new episodes with
         cleared accumulators instead, which keeps the estimates unbiased.
         Schedules of sigma and the learning rate continue where they were."""
@@ -371,6 +385,7 @@ class ESAgent:
 
     @classmethod
     def from_checkpoint(cls, saved: dict[str, Any], **overrides: Any) -> "ESAgent":
+        check_env_given(saved, overrides)
         if cls is ESAgent:  # the saved agent's class: PES, NRES, ...
             cls = {c.__name__: c for c in ESAgent.__subclasses__()}[saved["algorithm"]]
         agent = cls(**{**saved["config"], **overrides})

@@ -5,6 +5,7 @@ policy call per step -> the jitted ``finish``: the same TrainState and the
 same pure update as the jitted engine, with the window in between.
 """
 
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pes_rl.envs.gymnasium_backend import GymnasiumBackend
+from pes_rl.envs.pool import UnsavableEnvError
 from pes_rl.keys import EVAL_SEED
 from pes_rl.policies import ParticlePolicy, PolicySpec
 from pes_rl.train_state import TrainState, UpdateMetrics, WindowOut
@@ -134,7 +136,17 @@ class HostLoop:
         return result.returns, result.env_steps, result.failure is None
 
     def particles(self) -> dict:
-        return self.backend.particles()
+        """The envs' states and bookkeeping; ``UnsavableEnvError`` where an
+        env's state cannot be copied or pickled."""
+        particles = self.backend.particles()
+        if particles is None:  # Ray workers whose envs cannot be snapshotted
+            raise UnsavableEnvError("the envs on the Ray workers cannot be copied")
+        try:
+            pickle.dumps(particles)  # in this process, copied but not yet pickled
+        except (pickle.PicklingError, TypeError, AttributeError) as err:
+            message = f"the envs' state cannot be pickled ({err})"
+            raise UnsavableEnvError(message) from None
+        return particles
 
     def set_particles(self, particles: dict) -> None:
         self.backend.set_particles(particles)

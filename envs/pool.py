@@ -8,6 +8,7 @@ whose episode ended can absorb without being simulated.
 
 import copy
 import multiprocessing as mp
+import pickle
 import signal
 import traceback
 from collections.abc import Callable, Sequence
@@ -16,6 +17,11 @@ import gymnasium as gym
 import numpy as np
 
 StepResult = tuple[np.ndarray, np.ndarray, np.ndarray]  # obs, rewards, done
+
+
+class UnsavableEnvError(TypeError):
+    """An env whose state cannot be copied or pickled (Box2D's SWIG handles,
+    a lock, a socket): its episodes cannot be continued elsewhere."""
 
 
 def _flat_obs(obs) -> np.ndarray:
@@ -77,9 +83,24 @@ def _worker(conn, make_env, count) -> None:
             if command == "close":
                 envs.close()
                 break
-            conn.send(("ok", getattr(envs, command)(*args)))
+            _answer(conn, envs, command, args)
     except Exception:
         conn.send(("error", traceback.format_exc()))
+
+
+def _answer(conn, envs: _Envs, command: str, args) -> None:
+    """Run one command; a state that cannot be copied or sent back is an
+    answer of its own, and the worker lives on."""
+    try:
+        result = getattr(envs, command)(*args)
+    except UnsavableEnvError as err:
+        conn.send(("unsavable", str(err)))
+        return
+    try:
+        conn.send(("ok", result))  # pickles first: a failure sends nothing
+    except (pickle.PicklingError, TypeError, AttributeError) as err:
+        name = type(envs.envs[0].unwrapped).__name__
+        conn.send(("unsavable", f"the state of {name} cannot be pickled ({err})"))
 
 
 class EnvironmentWorkerError(RuntimeError):
@@ -148,6 +169,8 @@ class ProcessPool:
             raise EnvironmentWorkerError("the process exited") from None
         if status == "error":
             raise EnvironmentWorkerError(payload)
+        if status == "unsavable":
+            raise UnsavableEnvError(payload)
         return payload
 
     def _scatter(self, command: str, indices: Sequence[int], *arrays) -> list:
@@ -197,17 +220,29 @@ class ProcessPool:
 
 def snapshot_env(env: gym.Env):
     """Everything needed to continue ``env`` elsewhere: the MuJoCo physics
-    state (or the whole unwrapped env otherwise) and the wrappers' own
+    state with the unwrapped env's plain data (a maze's goal, its random
+    generator), or the whole unwrapped env otherwise, and the wrappers' own
     bookkeeping (the time limit's step count, the order and checker flags)."""
     inner = env.unwrapped
     if hasattr(inner, "model") and hasattr(inner, "data"):
         import mujoco
 
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        core = np.empty(mujoco.mj_stateSize(inner.model, spec))
-        mujoco.mj_getState(inner.model, inner.data, core, spec)
+        physics = np.empty(mujoco.mj_stateSize(inner.model, spec))
+        mujoco.mj_getState(inner.model, inner.data, physics, spec)
+        own = {
+            k: copy.deepcopy(v)
+            for k, v in vars(inner).items()
+            if _is_counter(v) or isinstance(v, np.random.Generator)
+        }
+        core = physics, own
     else:
-        core = copy.deepcopy(inner.__dict__)
+        try:
+            core = copy.deepcopy(inner.__dict__)
+        except Exception as err:  # whatever an attribute's __deepcopy__ raises
+            raise UnsavableEnvError(
+                f"the state of {type(inner).__name__} cannot be copied ({err})"
+            ) from None
     wrappers = []
     while isinstance(env, gym.Wrapper):
         wrappers.append(
@@ -215,6 +250,26 @@ def snapshot_env(env: gym.Env):
         )
         env = env.env
     return core, wrappers
+
+
+def check_copyable(make_env: Callable[[], gym.Env], pickled: bool) -> None:
+    """``UnsavableEnvError`` unless a fresh env's snapshot can be taken and
+    put back (and pickled, for worker processes)."""
+    env = make_env()
+    try:
+        env.reset(seed=0)
+        snapshot = snapshot_env(env)
+        if pickled:
+            try:
+                pickle.dumps(snapshot)
+            except (pickle.PicklingError, TypeError, AttributeError) as err:
+                name = type(env.unwrapped).__name__
+                raise UnsavableEnvError(
+                    f"the state of {name} cannot be pickled ({err})"
+                ) from None
+        restore_env(env, snapshot)
+    finally:
+        env.close()
 
 
 def _is_counter(value) -> bool:
@@ -227,12 +282,16 @@ def _is_counter(value) -> bool:
 def restore_env(env: gym.Env, snapshot) -> None:
     core, wrappers = snapshot
     inner = env.unwrapped
-    if isinstance(core, np.ndarray):
+    if isinstance(core, np.ndarray):  # checkpoints before the plain data
+        core = core, {}
+    if isinstance(core, tuple):
         import mujoco
 
+        physics, own = core
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        mujoco.mj_setState(inner.model, inner.data, core, spec)
+        mujoco.mj_setState(inner.model, inner.data, physics, spec)
         mujoco.mj_forward(inner.model, inner.data)
+        inner.__dict__.update(copy.deepcopy(own))
     else:
         inner.__dict__.update(copy.deepcopy(core))
     for state in wrappers:

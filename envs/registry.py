@@ -1,10 +1,13 @@
 """Environment names: aliases per backend, custom registration, resolution."""
 
 import contextlib
+import copy
 import difflib
 import functools
 import importlib
+import importlib.util
 import io
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from pes_rl.envs.spaces import needs_flattening, space_problems
 from pes_rl.errors import ConfigError, MissingDependencyError
 
 ALIASES: dict[str, dict[str, str]] = {
@@ -74,7 +78,39 @@ def known_names(backend: str = "gymnasium") -> list[str]:
     return names
 
 
+# Packages that register Gymnasium ids when imported (so an id needs the
+# ``module:`` prefix): the module, its pip name, how its ids begin.
+PLUGINS = (
+    (
+        "gymnasium_robotics",
+        "gymnasium-robotics",
+        re.compile(r"Fetch|Hand|AdroitHand|PointMaze_|AntMaze_|FrankaKitchen"),
+    ),
+    ("shimmy", "shimmy[dm-control]", re.compile(r"dm_control/")),
+    ("ale_py", "ale-py", re.compile(r"ALE/")),
+    ("minigrid", "minigrid", re.compile(r"MiniGrid-|BabyAI-")),
+)
+
+
+def _plugin_hint(name: str) -> str | None:
+    """Where a known plugin registers ``name``: the id to use instead."""
+    for module, pip_name, ids in PLUGINS:
+        if ids.match(name):
+            install = importlib.util.find_spec(module) is None
+            return f"{module} registers it: use {module}:{name}" + (
+                f" (pip install {pip_name})" if install else ""
+            )
+    return None
+
+
+def _pip_name(module: str) -> str | None:
+    return next((pip for m, pip, _ in PLUGINS if m == module), None)
+
+
 def _unknown(name: str, backend: str) -> ConfigError:
+    plugin = _plugin_hint(name) if backend == "gymnasium" else None
+    if plugin is not None:
+        return ConfigError(f"unknown {backend} environment {name!r}; {plugin}")
     names = list(dict.fromkeys(known_names(backend)))
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -90,13 +126,26 @@ def gymnasium_id(name: str) -> str:
         try:
             importlib.import_module(module)
         except ImportError as err:
+            pip_name = _pip_name(module)
+            install = f" (pip install {pip_name})" if pip_name else ""
             raise ConfigError(
-                f"cannot import module {module!r} for {name!r}: {err}"
+                f"cannot import module {module!r} for {name!r}: {err}{install}"
             ) from None
         name = env_id
     if name not in gym.registry:
         raise _unknown(name, "gymnasium")
     return name
+
+
+class FlatObservations:
+    """``make``'s envs with their observations flattened into one Box
+    (Gymnasium's ``FlattenObservation``); ``space`` is the env's own."""
+
+    def __init__(self, make: Callable[..., gym.Env], space: gym.Space):
+        self.make, self.space = make, space
+
+    def __call__(self, **kwargs: Any) -> gym.Env:
+        return gym.wrappers.FlattenObservation(self.make(**kwargs))
 
 
 def gymnasium_factory(
@@ -106,38 +155,52 @@ def gymnasium_factory(
 
     The env's own time limit is replaced by ``horizon`` (the env's episode
     limit when not given), so truncation and the pair clock agree.
+    Observations that are not a Box but flatten into one (Dict, Tuple) are
+    flattened (``make_env`` is then a ``FlatObservations``). A missing
+    horizon and unusable spaces are reported together, in one line.
     """
     if isinstance(env, gym.Env):
         name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
         limit = _episode_limit(env)
         horizon = horizon or limit
-        if horizon is None:
-            raise ConfigError(f"{name} has no episode limit: pass horizon")
-        if limit is not None and horizon > limit:
+        if horizon is not None and limit is not None and horizon > limit:
             # Its own TimeLimit would end episodes before the pairs' clock does.
             raise ConfigError(
                 f"horizon {horizon} exceeds the {limit}-step time limit of the "
                 f"{name} instance: pass horizon <= {limit}, or the env unwrapped"
             )
-        import copy
+        make_env = functools.partial(copy.deepcopy, env)
+        spaces = env.observation_space, env.action_space
+    else:
+        name = gymnasium_id(env)
+        horizon = horizon or gym.spec(name).max_episode_steps
+        # The spec, not the id: worker processes need not have run the
+        # registration (a user script, or the module of "module:EnvId").
+        make_env = functools.partial(
+            gym.make, gym.spec(name), max_episode_steps=horizon, **(env_kwargs or {})
+        )
+        spaces = _spaces(make_env, name)
+    problems = [] if horizon else [f"{name} has no episode limit: pass horizon"]
+    problems += space_problems(*spaces)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    if needs_flattening(spaces[0]):
+        make_env = FlatObservations(make_env, spaces[0])
+    return make_env, horizon, name
 
-        return functools.partial(copy.deepcopy, env), horizon, name
-    env_id = gymnasium_id(env)
-    horizon = horizon or gym.spec(env_id).max_episode_steps
-    if horizon is None:
-        raise ConfigError(f"{env_id} has no episode limit: pass horizon")
-    # The spec, not the id: worker processes need not have run the
-    # registration (a user script, or the module of "module:EnvId").
-    make_env = functools.partial(
-        gym.make, gym.spec(env_id), max_episode_steps=horizon, **(env_kwargs or {})
-    )
+
+def _spaces(make_env: Callable[[], gym.Env], env_id: str) -> tuple:
+    """(observation space, action space) of a freshly built env."""
     try:
-        make_env().close()
+        env = make_env()
     except gym.error.DependencyNotInstalled as err:
         raise MissingDependencyError(
             f"{env_id} needs a missing dependency: {err}"
         ) from None
-    return make_env, horizon, env_id
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
 
 
 def _episode_limit(env: gym.Env) -> int | None:

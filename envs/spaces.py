@@ -3,7 +3,9 @@ policy outputs turned into env actions.
 
 ``Box`` actions are the policy's outputs clipped to the bounds. ``Discrete``
 and ``MultiDiscrete`` actions are a deterministic argmax over one output
-(logit) per choice, per sub-space. Observations must be a ``Box``.
+(logit) per choice, per sub-space. Observations are a ``Box``, or a space
+Gymnasium flattens into one (``Dict``, ``Tuple``, ``Discrete``, ...), which
+the registry wraps in ``FlattenObservation``.
 """
 
 from typing import NamedTuple
@@ -37,6 +39,33 @@ class ActionDecoder(NamedTuple):
         return actions if self.multi else actions[..., 0]
 
 
+def needs_flattening(space: gym.Space) -> bool:
+    """Observations that are not a Box but flatten into one."""
+    return not isinstance(space, gym.spaces.Box) and space.is_np_flattenable
+
+
+def space_problems(observation_space: gym.Space, action_space: gym.Space) -> list:
+    """Why an env's spaces cannot be used, all at once (empty when they can)."""
+    problems = []
+    if not (
+        isinstance(observation_space, gym.spaces.Box)
+        or needs_flattening(observation_space)
+    ):
+        problems.append(_observation_error(observation_space))
+    try:
+        action_decoder(action_space)
+    except ConfigError as err:
+        problems.append(str(err))
+    return problems
+
+
+def _observation_error(space: gym.Space) -> str:
+    return (
+        f"pes_rl needs observations that flatten into a vector (Box, Dict, Tuple, "
+        f"Discrete, ...), got {space}"
+    )
+
+
 def action_decoder(space: gym.Space) -> ActionDecoder:
     if isinstance(space, gym.spaces.Box):
         low, high = (
@@ -59,8 +88,5 @@ def action_decoder(space: gym.Space) -> ActionDecoder:
 
 def observation_dim(space: gym.Space) -> int:
     if not isinstance(space, gym.spaces.Box):
-        raise ConfigError(
-            f"pes_rl needs Box observations, got {space}: wrap the env in "
-            "gymnasium.wrappers.FlattenObservation"
-        )
+        raise ConfigError(_observation_error(space))
     return int(np.prod(space.shape))

@@ -145,12 +145,14 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     settings = {GENERIC: "generic defaults", None: "no preset"}.get(
         preset, f"{preset} preset"
     )
+    space = agent.flattened_observations  # Dict or Tuple: say so
+    flat = f"{type(space).__name__} observations flattened; " if space else ""
     say(
         f"{type(agent).__name__} on {agent.env_name} ({agent.backend_name} backend, "
         f"{agent.device_description}), N={agent.num_particles}, "
         f"K={agent.truncation_length}, T={agent.horizon}, "
         f"{settings}; "
-        f"writing {run_dir}",
+        f"{flat}writing {run_dir}",
         file=sys.stderr,
     )
     for line in [] if resume else surprises(config, agent.warm_up_steps, agent.horizon):

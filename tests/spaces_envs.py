@@ -28,12 +28,58 @@ class PickTargets(gym.Env):
         return np.ones(1, np.float32), reward, False, self.t >= 10, {}
 
 
-class DictObservations(PickTargets):
+class SequenceObservations(PickTargets):
+    """Observations of varying length: they do not flatten into a vector."""
+
     def __init__(self):
         super().__init__()
-        self.observation_space = gym.spaces.Dict(
-            {"x": gym.spaces.Box(-1.0, 1.0, (1,), np.float32)}
+        self.observation_space = gym.spaces.Sequence(
+            gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         )
+
+
+class DictCue(gym.Env):
+    """A cue of +1 or -1 drawn at reset and shown at every step, with a
+    distractor (Discrete) beside it; each of the 5 steps earns
+    -(action - cue)^2, so the best return is 0 and the zero action's -5.
+    Observations are a Dict: the policy sees them flattened."""
+
+    def __init__(self):
+        self.observation_space = gym.spaces.Dict(
+            {
+                "cue": gym.spaces.Box(-1.0, 1.0, (1,), np.float32),
+                "distractor": gym.spaces.Discrete(3),
+            }
+        )
+        self.action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+        self.cue, self.t = 1.0, 0
+
+    def _obs(self):
+        distractor = int(self.np_random.integers(3))
+        return {"cue": np.array([self.cue], np.float32), "distractor": distractor}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.cue, self.t = float(self.np_random.choice([-1.0, 1.0])), 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        reward = -float((np.asarray(action)[0] - self.cue) ** 2)
+        return self._obs(), reward, False, self.t >= 5, {}
+
+
+class TupleCue(DictCue):
+    """DictCue with a Tuple observation: (distractor, cue)."""
+
+    def __init__(self):
+        super().__init__()
+        spaces = self.observation_space.spaces
+        self.observation_space = gym.spaces.Tuple((spaces["distractor"], spaces["cue"]))
+
+    def _obs(self):
+        obs = super()._obs()
+        return obs["distractor"], obs["cue"]
 
 
 class TupleActions(PickTargets):

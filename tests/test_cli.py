@@ -10,11 +10,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from spaces_envs import SequenceObservations
 
 from pes_rl.envs import LinearQuadraticEnv
 from pes_rl.train import main
 
 TESTS = Path(__file__).parent
+gym.register("VaryingLength-v0", entry_point=SequenceObservations, max_episode_steps=10)
 
 
 def run_cli(*args, cwd=None):
@@ -99,7 +101,7 @@ def test_bad_input_in_a_subprocess_is_one_line_without_traceback(tmp_path):
         (["--optimizer", "rmsprop"], "invalid choice"),
         (["--backend", "brax", "--env", "nosuch"], "unknown brax environment"),
         (["--env", "nosuchmodule:Env-v0"], "cannot import module"),
-        (["--env", "FrozenLake-v1"], "needs Box observations"),
+        (["--env", "VaryingLength-v0"], "observations that flatten into a vector"),
         (["--env", "Blackjack-v1"], "no episode limit: pass horizon"),
         (["--seed", "-1"], "seed must be a non-negative integer"),
     ],

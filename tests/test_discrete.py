@@ -4,14 +4,16 @@ error for the spaces still unsupported."""
 import gymnasium as gym
 import numpy as np
 import pytest
-from spaces_envs import DictObservations, PickTargets, TupleActions
+from spaces_envs import PickTargets, SequenceObservations, TupleActions
 
 from pes_rl.agents import PES
 from pes_rl.envs.spaces import action_decoder
 from pes_rl.errors import ConfigError
 
 gym.register("PickTargets-v0", entry_point=PickTargets, max_episode_steps=10)
-gym.register("DictObservations-v0", entry_point=DictObservations, max_episode_steps=10)
+gym.register(
+    "SequenceObservations-v0", entry_point=SequenceObservations, max_episode_steps=10
+)
 gym.register("TupleActions-v0", entry_point=TupleActions, max_episode_steps=10)
 
 
@@ -67,7 +69,7 @@ def test_a_linear_policy_learns_a_multi_discrete_choice():
 @pytest.mark.parametrize(
     "env, words",
     [
-        ("DictObservations-v0", ["Box observations", "FlattenObservation"]),
+        ("SequenceObservations-v0", ["flatten into a vector", "Sequence"]),
         ("TupleActions-v0", ["Discrete", "MultiDiscrete", "Tuple"]),
     ],
 )
