@@ -24,6 +24,7 @@ class PES(ESAgent):
     Unbiased."""
 
     estimator, window_start = staticmethod(estimators.pes), "persistent"
+    algo = "pes"
 
 
 class NRES(ESAgent):
@@ -31,6 +32,7 @@ class NRES(ESAgent):
     in every window. Unbiased, lower variance than PES."""
 
     estimator, window_start = staticmethod(estimators.nres), "persistent"
+    algo = "nres"
 
 
 class TruncatedES(ESAgent):
@@ -39,6 +41,7 @@ class TruncatedES(ESAgent):
     truncation, by design."""
 
     estimator, window_start = staticmethod(estimators.truncated_es), "shared"
+    algo = "tes"
 
 
 class FullES(ESAgent):
@@ -46,6 +49,7 @@ class FullES(ESAgent):
     starts particles from reset. Unbiased, one update per episode."""
 
     estimator, window_start = staticmethod(estimators.truncated_es), "reset"
+    algo = "es"
 
 
 ALGORITHMS = {"pes": PES, "nres": NRES, "tes": TruncatedES, "es": FullES}

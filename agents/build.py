@@ -94,6 +94,8 @@ class Built:
     module: Any  # the policy (None for a Problem)
     problem: Any  # what the jitted engine runs (None on the host loop)
     initial_carry: np.ndarray  # [C] a recurrent policy's fresh carry, or empty
+    # rebuild(config, loop): new update functions, same shapes and envs
+    rebuild: Callable | None = None
 
 
 @dataclass
@@ -123,13 +125,18 @@ def build(
         partner[mean_particle] = mean_particle
     task = _task(config, num_envs, partner, streams, window_start == "shared")
     try:
-        return _assemble(
+        built = _assemble(
             config, task, estimator_factory, window_start, streams, partner
         )
     except BaseException:
         if task.host is not None:  # worker processes, if any
             task.host.close()
         raise
+
+    built.rebuild = lambda new_config, loop: _assemble(
+        new_config, task, estimator_factory, window_start, streams, partner, loop
+    )
+    return built
 
 
 def _task(
@@ -224,7 +231,11 @@ def _check_shared_start(make_env: Callable, config: AgentConfig) -> None:
         ) from None
 
 
-def _assemble(config, task: _Task, estimator_factory, window_start, streams, partner):
+def _assemble(
+    config, task: _Task, estimator_factory, window_start, streams, partner, into=None
+):
+    """The agent's loop and state; with ``into`` (a loop built before),
+    that loop's functions are replaced instead of building a new one."""
     num_envs = len(partner)
     mean_particle = config.num_particles if window_start == "shared" else None
     window = window_length(
@@ -300,6 +311,9 @@ def _assemble(config, task: _Task, estimator_factory, window_start, streams, par
             backend.set_initial_carry(host.initial_carry)
             return backend
 
+        if into is not None:
+            into.fns = fns
+            return None
         loop = HostLoop(
             fns,
             host,
@@ -337,6 +351,9 @@ def _assemble(config, task: _Task, estimator_factory, window_start, streams, par
                 config.reward_shift,
             ),
         )
+        if into is not None:
+            into.engine = engine
+            return None
         loop = JaxLoop(engine, streams.resets, config.updates_per_call)
     if host is not None:
         carry = host.initial_carry

@@ -8,6 +8,7 @@ updates the normaliser (``pes_rl.train_state``). Nothing after construction
 depends on which loop runs.
 """
 
+import dataclasses
 import math
 import os
 import time
@@ -22,9 +23,10 @@ from tqdm.auto import tqdm
 
 from pes_rl import checkpoints
 from pes_rl.agents.build import build
+from pes_rl.agents.defaults import agent_settings, size_decays
 from pes_rl.agents.saving import check_env_given, config_to_save, particles_to_save
-from pes_rl.callbacks import as_callback
-from pes_rl.config import AgentConfig
+from pes_rl.callbacks import as_callback, stops
+from pes_rl.config import AgentConfig, expected_windows
 from pes_rl.envs.registry import FlatObservations
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.keys import key_streams
@@ -38,25 +40,26 @@ class ESAgent:
 
     estimator: Any = None  # an estimator factory of pes_rl.estimators
     window_start = "persistent"  # or "shared" (TES), "reset" (FullES)
+    algo = "pes"  # its name in presets and on the command line
 
     def __init__(
         self,
         env: Any = "swimmer",
         backend: str = "gymnasium",
-        policy: Any = "linear",
-        num_particles: int = 20,
-        truncation_length: int = 100,
+        policy: Any = None,
+        num_particles: int | None = None,
+        truncation_length: int | None = None,
         horizon: int | None = None,
-        sigma: float = 0.3,
-        learning_rate: float = 0.1,
-        optimizer: Any = "sgd",
-        fitness_shaping: str = "none",
-        obs_norm: bool = False,
-        reward_shift: float = 0.0,
-        stagger: bool = True,
+        sigma: Any = None,
+        learning_rate: Any = None,
+        optimizer: Any = None,
+        fitness_shaping: str | None = None,
+        obs_norm: bool | None = None,
+        reward_shift: float | None = None,
+        stagger: bool | None = None,
         seed: int = 0,
         hidden_sizes: tuple[int, ...] = (32, 32),
-        recurrent_size: int = 32,
+        recurrent_size: int | None = None,
         policy_bias: bool | None = None,
         env_kwargs: dict | None = None,
         num_workers: int = 0,
@@ -66,17 +69,24 @@ class ESAgent:
         num_devices: int | None = None,
         brax_physics: str | None = None,
         problem: Any = None,
+        preset: str | None = "auto",
     ):
+        """Arguments left None take the preset's value, else AgentConfig's:
+        ``preset`` "auto" is the env's (or Problem's) own, else "generic" (as
+        on the command line); a preset's name picks one, None none."""
         kwargs = {k: v for k, v in locals().items() if k != "self"}
-        config = AgentConfig(**{**kwargs, "hidden_sizes": tuple(hidden_sizes)})
+        name, settings = agent_settings(preset, self.algo, env, problem, kwargs)
+        kwargs.update(settings, preset=name, hidden_sizes=tuple(hidden_sizes))
+        config = AgentConfig(**kwargs)
         config.validate()
         self.config = config
         streams = key_streams(seed)
         built = build(config, type(self).estimator, self.window_start, streams)
+        self._rebuild = built.rebuild
         self.loop, self.state, self._unravel = built.loop, built.state, built.unravel
         self.backend_name, self.env_name = built.backend_name, built.name
         self.horizon, self.truncation_length = built.horizon, built.truncation_length
-        self.num_particles, self.num_envs = num_particles, built.num_envs
+        self.num_particles, self.num_envs = config.num_particles, built.num_envs
         self.module, self.problem = built.module, built.problem
         self.initial_carry = built.initial_carry  # [C], empty unless recurrent
         self._eval_key = streams.evaluation
@@ -237,28 +247,36 @@ class ESAgent:
         total_env_steps: int,
         callback: Any = None,
         progress_bar: bool = True,
+        reset_num_timesteps: bool = True,
     ) -> "ESAgent":
-        """Update until the cumulative training env steps reach
-        ``total_env_steps``. ``callback`` is a function ``f(info)``, a
-        ``pes_rl.callbacks.Callback``, or a list of them; it runs after every
-        update (on the jitted engine, after every device call of
-        ``updates_per_call`` updates, with the info of its last update) and
-        stops training by returning False."""
+        """Train ``total_env_steps`` more env steps (Stable-Baselines3's
+        ``learn``); ``reset_num_timesteps`` first restarts the ``env_steps``
+        counter at 0. ``callback``: a function ``f(info)``, a
+        ``pes_rl.callbacks.Callback`` or a list of them, run after every update
+        (on the jitted engine, every device call, with its last update's info);
+        a falsy answer other than None (False, numpy's False, 0) stops."""
         callback = as_callback(callback)
+        if reset_num_timesteps:
+            self.env_steps = self.simulated_steps = 0
+        target = self.env_steps + total_env_steps
+        windows = expected_windows(target, self.num_envs, self.truncation_length)
+        if total_env_steps > 0 and (sized := size_decays(self.config, windows)):
+            self.config = sized  # decays sized by the first learn's budget
+            self._rebuild(sized, self.loop)  # new functions, same state shape
         self.loop.prepare(self.state)
         callback.on_training_start(self)
         start_steps, start_time = self.env_steps, time.perf_counter()
         bar = tqdm(
-            total=total_env_steps,
+            total=target,
             initial=self.env_steps,
             unit="step",
             disable=not progress_bar,
             dynamic_ncols=True,
         )
         try:
-            while self.env_steps < total_env_steps:
+            while self.env_steps < target:
                 before = self.env_steps
-                info = self._updates(total_env_steps)[-1]
+                info = self._updates(target)[-1]
                 bar.update(self.env_steps - before)
                 elapsed = time.perf_counter() - start_time
                 postfix = {
@@ -268,7 +286,7 @@ class ESAgent:
                 if not math.isnan(self.last_eval_return):  # once there is one
                     postfix["eval_return"] = f"{self.last_eval_return:.1f}"
                 bar.set_postfix(postfix, refresh=False)
-                if callback.on_update(self, info) is False:
+                if stops(callback.on_update(self, info)):
                     break
         finally:
             bar.close()
@@ -388,7 +406,10 @@ class ESAgent:
         check_env_given(saved, overrides)
         if cls is ESAgent:  # the saved agent's class: PES, NRES, ...
             cls = {c.__name__: c for c in ESAgent.__subclasses__()}[saved["algorithm"]]
-        agent = cls(**{**saved["config"], **overrides})
+        # The saved config is complete: no preset fills it again.
+        agent = cls(**{**saved["config"], "preset": None, **overrides})
+        preset = saved["config"].get("preset")
+        agent.config = dataclasses.replace(agent.config, preset=preset)
         state: TrainState = pack_state(saved["state"])
         if saved.get("particles") is None:  # restart: clear the accumulators
             state = state.replace(

@@ -40,6 +40,7 @@ def measure(args) -> dict:
         sigma=0.1,
         learning_rate=0.01,
         optimizer="adam",
+        preset=None,  # the settings above and AgentConfig's for the rest
     )
     env, num_envs, window = agent.problem.env, agent.num_envs, agent.truncation_length
     sharding = (
@@ -95,7 +96,7 @@ def measure(args) -> dict:
         random_baseline.append(stepping_rate("random", random_actions))
 
         first, start = agent.env_steps, time.perf_counter()
-        agent.learn(first + steps, progress_bar=False)
+        agent.learn(steps, progress_bar=False, reset_num_timesteps=False)
         training.append((agent.env_steps - first) / (time.perf_counter() - start))
     baseline.sort()
     random_baseline.sort()

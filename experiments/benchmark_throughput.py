@@ -45,11 +45,11 @@ def plain_loop_rate(env: str, num_envs: int, steps: int, random: bool) -> float:
 
 def training_rate(algo: str, env: str, steps: int, **kwargs) -> tuple[float, float]:
     start = time.perf_counter()
-    agent = ALGORITHMS[algo](env=env, **kwargs)
+    agent = ALGORITHMS[algo](env=env, preset=None, **kwargs)
     agent.update()  # compiles
     startup = time.perf_counter() - start
     first, start = agent.env_steps, time.perf_counter()
-    agent.learn(first + steps, progress_bar=False)
+    agent.learn(steps, progress_bar=False, reset_num_timesteps=False)
     rate = (agent.env_steps - first) / (time.perf_counter() - start)
     agent.close()
     return rate, startup

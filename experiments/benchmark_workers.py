@@ -59,7 +59,7 @@ def humanoid_step_seconds(particles: int, steps: int) -> float:
     included (one jitted call per step)."""
     agent = PES(
         env="Humanoid-v5", num_particles=particles, truncation_length=steps,
-        obs_norm=True, stagger=False, seed=0,
+        obs_norm=True, stagger=False, seed=0, preset=None,
     )  # fmt: skip
     agent.update()  # compiles
     start, first = time.perf_counter(), agent.env_steps
@@ -92,7 +92,7 @@ def main() -> None:
         agents[name] = PES(
             env=args.env, num_particles=args.num_particles,
             truncation_length=args.truncation_length, obs_norm=True,
-            stagger=False, seed=0, **extra,
+            stagger=False, seed=0, preset=None, **extra,
         )  # fmt: skip
         agents[name].update()  # compiles, starts the workers
         startup[name] = time.perf_counter() - began

@@ -33,6 +33,8 @@ def main() -> None:
             sigma=0.1,
             learning_rate=0.05,
             optimizer="adam",
+            fitness_shaping="none",
+            obs_norm=False,
             policy_bias=True,
         )
         before = agent.evaluate(5)

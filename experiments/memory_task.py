@@ -78,7 +78,11 @@ def main() -> None:
                 began = time.perf_counter()
                 agent = agent_for(backend, policy, seed, total, args.length)
                 for i in range(1, points + 1):
-                    agent.learn(total * i // points, progress_bar=False)
+                    agent.learn(
+                        total * i // points - agent.env_steps,
+                        progress_bar=False,
+                        reset_num_timesteps=False,
+                    )
                     episodes = 1000 if i == points else 100
                     value = agent.evaluate(episodes)
                     rows.append((backend, policy, seed, agent.env_steps, value))

@@ -32,7 +32,7 @@ def train(
     """Train ``method`` on ``problem`` for ``total_steps`` inner steps (all
     particles, warm-up included) and return theta (flat), the inner steps
     and the wall-clock (training only) after every device call."""
-    agent = METHODS[method](problem=problem, seed=seed, **settings)
+    agent = METHODS[method](problem=problem, seed=seed, preset=None, **settings)
     flat = lambda: np.asarray(ravel_pytree(agent.params)[0])  # noqa: E731
     thetas, steps, seconds = [flat()], [0], [0.0]
     start = time.perf_counter()

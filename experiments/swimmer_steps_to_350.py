@@ -7,7 +7,8 @@
 Each seed trains the CLI's configuration for ``--env swimmer`` with FLAGS
 (the preset, then the flags, the decays over BUDGET env steps) in this
 process, evaluating the mean policy on 5 episodes every 10k env steps
-(10 at the end, as the CLI's final evaluation). Counts env steps, not
+(10 at the end, as the CLI's final evaluation did when the README's
+numbers were measured). Counts env steps, not
 seconds: evaluations this frequent would dominate the wall-clock. Prints
 one line per seed and a summary line.
 """
@@ -33,7 +34,7 @@ def run(flags: list[str], seed: int, budget: int) -> tuple[int | None, float, li
             if agent.env_steps >= next_eval:
                 curve.append((agent.env_steps, agent.evaluate(5)))
                 next_eval += EVERY
-            agent.learn(agent.env_steps + 1, progress_bar=False)  # one update
+            agent.learn(1, progress_bar=False, reset_num_timesteps=False)  # one update
         curve.append((agent.env_steps, agent.evaluate(10)))
     finally:
         agent.close()

@@ -89,8 +89,9 @@ def parse_args() -> argparse.Namespace:
 def sample_estimates(cls, theta, episodes: int, seed: int, **kwargs) -> np.ndarray:
     """Gradient estimates at a fixed theta: [episodes, windows, D]."""
     agent = cls(
-        optimizer=FROZEN, fitness_shaping="none", stagger=False, seed=seed, **kwargs
-    )
+        optimizer=FROZEN, fitness_shaping="none", stagger=False, seed=seed,
+        preset=None, **kwargs,
+    )  # fmt: skip
     agent.theta = jnp.asarray(theta, jnp.float32)
     windows = agent.windows_per_episode
     grads = np.empty((episodes, windows, agent.theta.shape[0]))
@@ -158,6 +159,7 @@ def swimmer_theta(args: argparse.Namespace) -> tuple[np.ndarray, float]:
         learning_rate=0.1,
         fitness_shaping="std",
         seed=args.seed,
+        preset=None,  # SGD, as measured
     )
     if args.swimmer_train_steps:
         agent.learn(args.swimmer_train_steps, progress_bar=False)

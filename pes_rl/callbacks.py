@@ -1,7 +1,8 @@
 """Callbacks for ``agent.learn``, in the style of Stable-Baselines3.
 
 A callback sees the agent and the info dict of each update (on Brax, of
-each device call's last update) and stops training by returning False:
+each device call's last update) and stops training by returning a falsy
+value other than None (False, numpy's False, 0):
 
     from pes_rl.callbacks import CheckpointCallback, EvalCallback
 
@@ -48,7 +49,7 @@ class FunctionCallback(Callback):
 
 
 class CallbackList(Callback):
-    """Runs every callback; training stops if any of them returns False."""
+    """Runs every callback; training stops if any of them says stop."""
 
     def __init__(self, callbacks: Iterable[Any]):
         self.callbacks = [as_callback(c) for c in callbacks]
@@ -59,11 +60,17 @@ class CallbackList(Callback):
 
     def on_update(self, agent, info):
         results = [callback.on_update(agent, info) for callback in self.callbacks]
-        return False if any(r is False for r in results) else None
+        return False if any(stops(r) for r in results) else None
 
     def on_training_end(self, agent):
         for callback in self.callbacks:
             callback.on_training_end(agent)
+
+
+def stops(result: Any) -> bool:
+    """A callback's answer stops training when it is falsy but not None
+    (False, ``numpy.False_``, 0), as in Stable-Baselines3."""
+    return result is not None and not result
 
 
 def as_callback(callback: Any) -> Callback:

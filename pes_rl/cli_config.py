@@ -145,6 +145,7 @@ class TrainConfig:
             "reward_shift stagger seed brax_physics"
         ).split()
         kwargs = {k: getattr(self, k) for k in keys}
+        kwargs["preset"] = self.preset  # every setting is given: a record
         if self.problem is not None:
             kwargs["problem"] = problem = make_problem(self.problem)
             horizon = problem.horizon

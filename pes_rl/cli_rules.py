@@ -6,18 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pes_rl.agents.defaults import preset_name
 from pes_rl.config import expected_windows, window_length
-from pes_rl.envs.registry import ALIASES
 from pes_rl.errors import ConfigError
-from pes_rl.presets import GENERIC, PRESETS, preset_for
-
-
-def preset_name(env: str) -> str | None:
-    """The preset of ``env``: by its name, or the alias of its Gymnasium id
-    or Brax name (``Swimmer-v5`` and ``swimmer`` share one)."""
-    if env in PRESETS:
-        return env
-    return next((a for a, ids in ALIASES.items() if env in ids.values()), None)
+from pes_rl.presets import GENERIC, preset_for
 
 
 def surprises(config, warm_up_steps: int, horizon: int | None = None) -> list[str]:

@@ -84,6 +84,9 @@ class AgentConfig:
     brax_physics: str | None = None
     """Brax backend: physics pipeline (generalized, positional, spring, mjx);
     the environment's default when not given."""
+    preset: str | None = None
+    """The preset whose settings filled the arguments not given (a record:
+    ``pes_rl.agent_defaults`` applies it); None for none."""
 
     def as_kwargs(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -215,10 +215,12 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     logger = TensorBoardCallback(writer)
     try:
         with stop.installed():
+            # Up to the run's budget: a resumed agent counts on from its steps.
             agent.learn(
-                config.total_steps,
+                max(0, config.total_steps - agent.env_steps),
                 callback=[evaluations, checkpoints, logger, stop],
                 progress_bar=config.progress,
+                reset_num_timesteps=False,
             )
             if stop.signal_name is None:
                 finished = True

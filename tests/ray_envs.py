@@ -44,4 +44,5 @@ SMALL = dict(
     sigma=0.1,
     learning_rate=0.05,
     seed=3,
+    preset=None,  # the settings above, AgentConfig's for the rest
 )

@@ -22,6 +22,7 @@ def test_same_seed_gives_identical_parameters(cls):
             sigma=0.1,
             learning_rate=0.05,
             seed=seed,
+            preset=None,
         )
         infos = [agent.update() for _ in range(5)]
         return np.asarray(agent.theta), [i["env_steps"] for i in infos]
@@ -78,7 +79,9 @@ def test_env_steps_count_live_training_transitions(lq_pes, backend):
 
 
 def test_full_es_runs_whole_episodes():
-    agent = FullES(env="linear_quadratic", num_particles=4, truncation_length=5)
+    agent = FullES(
+        env="linear_quadratic", num_particles=4, truncation_length=5, preset=None
+    )
     assert agent.truncation_length == agent.horizon == 20
     info = agent.update()
     assert info["env_steps"] == 4 * 20
@@ -190,6 +193,7 @@ def test_non_finite_reward_stops_before_the_parameters_change():
         truncation_length=5,
         stagger=False,
         optimizer=optax.sgd(0.1),
+        preset=None,
     )
     agent.update()
     agent.update()
@@ -228,6 +232,7 @@ def test_accumulators_survive_an_early_termination_until_the_pair_ends(cls):
         truncation_length=5,
         stagger=False,
         optimizer=optax.set_to_zero(),
+        preset=None,
     )
     first_eps = None
     for window in range(4):

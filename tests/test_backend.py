@@ -125,6 +125,7 @@ def test_worker_processes_match_the_serial_pool():
             learning_rate=0.005,
             seed=3,
             num_workers=num_workers,
+            preset=None,
         )
         try:
             infos = [agent.update() for _ in range(4)]

@@ -22,6 +22,7 @@ TOY = dict(
     learning_rate=0.01,
     fitness_shaping="std",
     seed=3,
+    preset=None,  # the settings above, AgentConfig's for the rest
 )
 
 
@@ -83,7 +84,7 @@ def test_no_recompilation_after_the_first_update():
     agent.update()
     agent.evaluate(4)
     compiles.clear()
-    agent.learn(agent.env_steps + 3000, progress_bar=False)
+    agent.learn(3000, progress_bar=False, reset_num_timesteps=False)
     agent.evaluate(4)
     agent.update()
     assert compiles == []

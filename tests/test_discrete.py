@@ -58,6 +58,7 @@ def test_a_linear_policy_learns_a_multi_discrete_choice():
         optimizer="adam",
         fitness_shaping="centered_ranks",
         seed=0,
+        preset=None,
     )
     before = agent.evaluate(2)
     agent.learn(6_000, progress_bar=False)

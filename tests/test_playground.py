@@ -64,7 +64,7 @@ def test_a_registered_playground_env_runs_on_the_jitted_engine():
 
     register("my_cartpole", playground="CartpoleBalance", max_episode_steps=50)
     agent = NRES(env="my_cartpole", policy="gru", recurrent_size=4, num_particles=2,
-                 truncation_length=25)  # fmt: skip
+                 truncation_length=25, preset=None)  # fmt: skip
     assert (agent.backend_name, agent.horizon) == ("playground", 50)
     agent.update()
     action, state = agent.predict(np.zeros(5))

@@ -31,6 +31,7 @@ def test_a_users_problem_trains_from_python():
         learning_rate=0.05,
         optimizer="adam",
         seed=0,
+        preset=None,
     )
     before = agent.evaluate(4)
     agent.learn(20_000, progress_bar=False)

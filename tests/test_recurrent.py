@@ -36,6 +36,7 @@ def memory_agent(backend, policy="gru", **kwargs):
         num_particles=4,
         truncation_length=3,
         seed=0,
+        preset=None,
     )
     return PES(**{**settings, **kwargs})
 

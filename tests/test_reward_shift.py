@@ -57,7 +57,9 @@ def test_jitted_window_returns_lose_the_shift_per_live_step():
 
 
 def test_evaluation_ignores_the_shift():
-    kwargs = dict(num_particles=4, truncation_length=20, stagger=False, seed=1)
+    kwargs = dict(
+        num_particles=4, truncation_length=20, stagger=False, seed=1, preset=None
+    )
     plain = PES("Pendulum-v1", **kwargs)
     shifted = PES("Pendulum-v1", reward_shift=3.0, **kwargs)
     np.testing.assert_array_equal(
@@ -71,7 +73,9 @@ def test_evaluation_ignores_the_shift():
 
 def test_the_jitted_engine_shifts_training_only():
     # Built one after the other: a cached engine must not carry the shift over.
-    kwargs = dict(num_particles=4, truncation_length=5, stagger=False, seed=1)
+    kwargs = dict(
+        num_particles=4, truncation_length=5, stagger=False, seed=1, preset=None
+    )
     plain = PES(problem=LinearQuadratic(), **kwargs)
     shifted = PES(problem=LinearQuadratic(), reward_shift=1.0, **kwargs)
     np.testing.assert_array_equal(

@@ -68,6 +68,7 @@ def make_agent(cls, seed, sigma=SIGMA, optimizer=FROZEN, backend="gymnasium", **
         sigma=sigma,
         optimizer=optimizer,
         seed=seed,
+        preset=None,  # raw returns: the unbiased estimate
         **kwargs,
     )
     agent.theta = THETA.astype(jnp.float32)

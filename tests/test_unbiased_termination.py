@@ -128,6 +128,7 @@ def samples(cls, num_updates: int, backend: str) -> np.ndarray:
             sigma=SIGMA,
             optimizer=FROZEN,
             seed=seed,
+            preset=None,  # raw returns: the unbiased estimate
         )
         agent.theta = THETA.astype(jnp.float32)
         out.append(np.mean([agent.update()["grad"] for _ in range(num_updates)], 0))

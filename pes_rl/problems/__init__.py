@@ -78,6 +78,16 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def registered_name(problem: Any) -> str | None:
+    """The name ``problem``'s class is registered under (the first, where
+    several share it), or None."""
+    for name, factory in _REGISTRY.items():
+        target = getattr(factory, "func", factory)  # a functools.partial's class
+        if isinstance(target, type) and type(problem) is target:
+            return name
+    return None
+
+
 def make(spec: str, **kwargs: Any) -> Problem:
     """A problem from a registered name or ``module:factory``."""
     if spec in _REGISTRY:
