@@ -277,7 +277,8 @@ def algo_rank(algo: str) -> int:
 
 
 TABLE_NOTE = (
-    "final return: last evaluation (10 episodes); last 20 %: mean evaluation "
+    "final return: last evaluation (runs before issue 30: 10 episodes, since then "
+    "--eval-episodes); last 20 %: mean evaluation "
     "return over the last 20 % of the run's steps; both mean ± std over seeds. "
     "Steps and seconds to {threshold:g}: first evaluation at or above it, mean "
     "over the seeds that reached it. s per run: the run's own clock (compiles "

@@ -131,6 +131,21 @@ def save_checkpoint(
     return path
 
 
+BEST = "best.pkl"
+
+
+def save_best(agent, directory: str | Path, evaluation: dict[str, Any]) -> Path:
+    """``agent.save`` into ``directory/best.pkl``: the best evaluated policy
+    so far, with its evaluation in the extra data. It is not one of the
+    rotating ``ckpt-*`` files, so resumes never start from it."""
+    directory = Path(directory)
+    if is_main_process():
+        directory.mkdir(parents=True, exist_ok=True)
+    path = directory / BEST
+    agent.save(path, extra={"evaluation": evaluation})
+    return path
+
+
 def read_latest(directory: str | Path) -> tuple[dict[str, Any], Path]:
     """The newest readable checkpoint and its path. An unreadable newer file
     is skipped with a warning on stderr."""

@@ -87,7 +87,8 @@ class TrainConfig:
     eval_every: int = 50_000
     """Evaluate the mean policy every this many training env steps."""
     eval_episodes: int = 5
-    """Episodes per evaluation (the final evaluation uses twice as many)."""
+    """Episodes per evaluation, the final one included (the same reset
+    seeds every time)."""
     run_dir: str | None = None
     """Where to write results; runs/ENV-ALGO-seedS-TIME when not given."""
     progress: bool = True

@@ -21,25 +21,45 @@ from pes_rl.video import (
 )
 
 
-def load_agent(path: str | os.PathLike, **overrides: Any):
-    """Restore the agent of a run directory (its newest readable checkpoint)
-    or of a checkpoint file."""
-    from pes_rl.agents import ESAgent
-    from pes_rl.checkpoints import read_latest
+def load_agent(
+    path: str | os.PathLike, checkpoint: str | None = None, **overrides: Any
+):
+    """Restore the agent of a checkpoint file, or of a run directory: its
+    best evaluated policy (``checkpoint="best"``; the default where the run
+    kept one) or its newest readable checkpoint (``"last"``)."""
+    agent, _ = _load(Path(path), checkpoint, overrides)
+    return agent
 
-    path = Path(path)
+
+def _load(path: Path, checkpoint: str | None, overrides: dict[str, Any]):
+    """(agent, which checkpoint: "best", "last" or the file's name)."""
+    from pes_rl.agents import ESAgent
+    from pes_rl.checkpoints import BEST, DIRECTORY, read_latest
+
     if not path.exists():
         raise ConfigError(f"{path} does not exist")
+    if checkpoint is not None and not path.is_dir():
+        raise ConfigError("--checkpoint needs a run directory, not a checkpoint file")
+    best = path / DIRECTORY / BEST
+    if path.is_dir() and checkpoint is None:
+        checkpoint = "best" if best.is_file() else "last"
     # Read the file before building the agent, so that errors from building
     # it (a missing dependency, an unregistered env) keep their message.
-    if path.is_dir():
+    if checkpoint == "last":
         state, _ = read_latest(path)
     else:
+        file = best if checkpoint == "best" else path
+        if not file.is_file():
+            raise ConfigError(
+                f"{path} kept no best checkpoint (runs before it did, or none "
+                "evaluated yet): use --checkpoint last"
+            )
         try:
-            state = ESAgent.read_checkpoint(path)
+            state = ESAgent.read_checkpoint(file)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-    return ESAgent.from_checkpoint(state, **overrides)
+    label = checkpoint or path.name
+    return ESAgent.from_checkpoint(state, **overrides), label
 
 
 def _track_video(run_dir: str, path: str, env_steps: int) -> None:
@@ -75,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
         "0 skips the evaluation (default: 10)",
     )
     parser.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        help="which policy of a run directory: best, the best evaluated one "
+        "(checkpoints/best.pkl), or last, the newest checkpoint (default: best "
+        "where the run kept one, else last)",
+    )
+    parser.add_argument(
         "--video",
         metavar="PATH",
         help="record one episode: an mp4 for Gymnasium agents, an HTML viewer "
@@ -104,13 +131,14 @@ def main(argv: list[str] | None = None) -> int:
                 check_gl()  # before the agent's envs import MuJoCo
         # Evaluation needs no worker processes: a few episodes are not worth
         # spawning them.
-        agent = load_agent(args.run_dir, num_workers=0)
+        agent, which = _load(Path(args.run_dir), args.checkpoint, {"num_workers": 0})
         try:
             name = f"{type(agent).__name__} on {agent.env_name}"
             if args.episodes:
                 returns = agent.evaluate_episodes(args.episodes)
                 print(
-                    f"{name}, {agent.env_steps} training env steps: eval return "
+                    f"{name} ({which} checkpoint), {agent.env_steps} training env "
+                    "steps: eval return "
                     f"{returns.mean():.2f} ± {returns.std():.2f} over "
                     f"{args.episodes} episode{'s' if args.episodes > 1 else ''}",
                     flush=True,

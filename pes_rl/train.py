@@ -26,6 +26,7 @@ from pes_rl.callbacks import (
     TensorBoardCallback,
 )
 from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
+from pes_rl.checkpoints import save_best
 from pes_rl.cli_config import ALGOS, TrainConfig, parse_config
 from pes_rl.cli_rules import preset_name, surprises
 from pes_rl.envs.pool import EnvironmentWorkerError
@@ -175,6 +176,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             "eval_seconds": eval_seconds,
             "next_eval": evaluations.next_eval,
             "finished": finished,
+            "best_return": best_return,
         }
 
     checkpoints = CheckpointCallback(
@@ -186,8 +188,10 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
 
     last_line: dict[str, Any] = {}
 
+    best_return = loop_state.get("best_return", -math.inf)
+
     def record_evaluation(result: dict[str, Any]) -> None:
-        nonlocal eval_seconds, last_line
+        nonlocal eval_seconds, last_line, best_return
         eval_seconds += evaluations.last_duration
         seconds = time.perf_counter() - start
         line = {
@@ -204,6 +208,9 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         if main:
             write_metrics_line(run_dir / "metrics.jsonl", line)
         writer.add_scalar("eval/return", line["eval_return"], line["env_steps"])
+        if line["eval_return"] > best_return:  # first, so a resume redoes it
+            best_return = line["eval_return"]
+            save_best(agent, run_dir / CHECKPOINT_DIR, line)
         checkpoints.save(agent)
         last_line = line
 
@@ -224,8 +231,13 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             )
             if stop.signal_name is None:
                 finished = True
-                evaluations.num_episodes = 2 * config.eval_episodes
-                evaluations.evaluate(agent)
+                # The final evaluation is like the others; the policy the last
+                # one saw (on the last update) is not evaluated twice.
+                done = evaluations.results[-1:]
+                if done and done[0]["env_steps"] == agent.env_steps:
+                    checkpoints.save(agent)  # marks the run finished
+                else:
+                    evaluations.evaluate(agent)
     finally:
         agent.close()
         writer.close()

@@ -366,15 +366,17 @@ def test_plot_saves_a_crowded_comparison_without_warnings(tmp_path):
 
 
 def test_evaluate_prints_mean_and_std_matching_training(lq_run):
-    result = run_module("pes_rl.evaluate", lq_run, "--episodes", "10")
+    result = run_module(
+        "pes_rl.evaluate", lq_run, "--episodes", "5", "--checkpoint", "last"
+    )
     assert result.returncode == 0, result.stderr
     match = re.search(
-        r"eval return (-?\d+\.\d+) ± (\d+\.\d+) over 10 episodes", result.stdout
+        r"eval return (-?\d+\.\d+) ± (\d+\.\d+) over 5 episodes", result.stdout
     )
     assert match, result.stdout
-    # The final evaluation of training ran 10 episodes on the same seeds.
+    # The final evaluation of training ran 5 episodes on the same seeds.
     final = json.loads((lq_run / "metrics.jsonl").read_text().splitlines()[-1])
-    assert final["eval_episodes"] == 10
+    assert final["eval_episodes"] == 5
     assert float(match[1]) == pytest.approx(final["eval_return"], abs=0.006)
 
 
