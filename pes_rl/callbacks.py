@@ -17,12 +17,15 @@ value other than None (False, numpy's False, 0):
 """
 
 import math
+import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from pes_rl.checkpoints import save_checkpoint
+from pes_rl.files import NOT_GROUP_OR_OTHERS, make_dir
 from pes_rl.multihost import any_process
 
 
@@ -151,7 +154,10 @@ class EvalCallback(Callback):
 class CheckpointCallback(Callback):
     """Save the agent into ``directory`` every ``every_updates`` updates
     and/or every ``every_seconds`` seconds, keeping the newest ``keep``
-    files (``ckpt-UPDATE.pkl``). ``extra()`` adds data to each file."""
+    files (``ckpt-UPDATE.pkl``). ``extra()`` adds data to each file;
+    ``flush()``, called before each file is written, puts what a logger
+    holds in memory on disk (``writer.flush``), so a kill loses no point
+    logged before the checkpoint a resume starts from."""
 
     def __init__(
         self,
@@ -160,16 +166,20 @@ class CheckpointCallback(Callback):
         every_seconds: float | None = None,
         keep: int = 3,
         extra: Callable[[], dict[str, Any]] | None = None,
+        flush: Callable[[], None] | None = None,
     ):
         self.directory = Path(directory)
         self.every_updates = every_updates
         self.every_seconds = every_seconds
         self.keep = keep
         self.extra = extra
+        self.flush = flush
         self._last_update = 0
         self._last_time = time.monotonic()
 
     def save(self, agent) -> Path:
+        if self.flush is not None:
+            self.flush()
         path = save_checkpoint(
             agent, self.directory, self.extra() if self.extra else None, self.keep
         )
@@ -235,6 +245,10 @@ def tensorboard_writer(run_dir: str | Path, purge_step: int | None = None):
     ``purge_step`` (work redone) are purged."""
     from tensorboardX import SummaryWriter
 
-    return SummaryWriter(
-        str(Path(run_dir) / "tensorboard"), purge_step=purge_step, flush_secs=10
-    )
+    directory = make_dir(Path(run_dir) / "tensorboard")
+    writer = SummaryWriter(str(directory), purge_step=purge_step, flush_secs=10)
+    for path in directory.glob("events.out.tfevents.*"):  # made with the umask
+        status = path.lstat()
+        if stat.S_ISREG(status.st_mode) and status.st_uid == os.getuid():
+            path.chmod(stat.S_IMODE(status.st_mode) & ~NOT_GROUP_OR_OTHERS)
+    return writer

@@ -1,12 +1,17 @@
 """Checkpoint files: ``RUN_DIR/checkpoints/ckpt-UPDATE.pkl``.
 
 A checkpoint is a pickled dict (``ESAgent.save`` makes it): the training
-state, the particles, counters, the config and the caller's extra data. Each
-file is written atomically (a temporary file, fsync, a rename); the newest
-few are kept, so a checkpoint that cannot be read (a disk error, a
-truncated copy) costs one interval of training, not the run.
+state, the particles, counters, the config and the caller's extra data,
+after a header line holding the SHA-256 of the pickle. The checksum is
+checked before unpickling, so a damaged file (a flipped bit, a truncated
+copy) is refused as unreadable instead of crashing or loading wrong
+numbers. It is no defence against a crafted file: unpickling runs code, so
+load only checkpoints you trust. Each file is written atomically
+(``pes_rl.files``); the newest few are kept, so a checkpoint that cannot be
+read costs one interval of training, not the run.
 """
 
+import hashlib
 import os
 import pickle
 import re
@@ -18,12 +23,15 @@ import jax
 import numpy as np
 
 from pes_rl.errors import ConfigError
+from pes_rl.files import make_dir, write_atomic
 from pes_rl.multihost import is_main_process
 from pes_rl.train_state import TrainState
 
 FORMAT = 2
 DIRECTORY = "checkpoints"
 _NAME = re.compile(r"ckpt-(\d+)\.pkl")
+# The header line: this prefix, 64 hex digits of the pickle's SHA-256, b"\n".
+HEADER = b"pes_rl checkpoint sha256:"
 
 
 def write(path: str | os.PathLike, payload: dict[str, Any]) -> None:
@@ -39,12 +47,21 @@ def write(path: str | os.PathLike, payload: dict[str, Any]) -> None:
             file=sys.stderr,
         )
         data = pickle.dumps({**payload, "particles": None})
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    digest = hashlib.sha256(data).hexdigest().encode()
+    write_atomic(path, HEADER + digest + b"\n" + data)
+
+
+def _pickle_of(path: str | os.PathLike, data: bytes) -> bytes:
+    """The pickle a checkpoint file holds, once its checksum matches. Files
+    of earlier versions have no header: a bare pickle (protocol 2 or later)."""
+    if data.startswith(HEADER):
+        digest, _, pickled = data[len(HEADER) :].partition(b"\n")
+        if hashlib.sha256(pickled).hexdigest().encode() != digest:
+            raise ValueError(f"{path} is damaged (its checksum does not match)")
+        return pickled
+    if data.startswith(b"\x80"):
+        return data
+    raise ValueError(f"{path} is not a pes_rl checkpoint")
 
 
 def read(path: str | os.PathLike) -> dict[str, Any]:
@@ -52,13 +69,20 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     pes_rl checkpoint."""
     try:
         with open(path, "rb") as f:
-            payload = pickle.load(f)
+            data = f.read()
+    except OSError as err:
+        raise ValueError(f"{path} cannot be read ({err})") from None
+    pickled = _pickle_of(path, data)
+    try:
+        payload = pickle.loads(pickled)
     except ImportError as err:  # a user's env or problem module
         raise ConfigError(
             f"{path} needs a module that is not importable: {err}"
         ) from None
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError) as err:
-        raise ValueError(f"{path} is not a pes_rl checkpoint ({err})") from None
+    except Exception as err:  # damaged, from a version without checksums
+        raise ValueError(
+            f"{path} is not a pes_rl checkpoint ({type(err).__name__}: {err})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") not in (1, FORMAT):
         raise ValueError(f"{path} is not a pes_rl checkpoint")
     return _upgrade(payload) if payload["format"] == 1 else payload
@@ -123,7 +147,7 @@ def save_checkpoint(
     path = directory / f"ckpt-{agent.num_updates:09d}.pkl"
     main = is_main_process()
     if main:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dir(directory)
     agent.save(path, extra=extra)
     if main:
         for old in checkpoint_files(directory)[keep:]:

@@ -144,7 +144,10 @@ def resume_values(
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no config.json)")
-    stored = json.loads(path.read_text())
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path} cannot be read ({err})") from None
     values = {k: v for k, v in stored.items() if k in defaults}
     values["hidden_sizes"] = tuple(values.get("hidden_sizes", ()))
     if values.get("backend") and stored.get("backend"):

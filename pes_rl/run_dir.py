@@ -5,7 +5,9 @@ A run owns its directory from the moment it writes to it until it ends: it
 holds an advisory lock on ``RUN_DIR/.lock`` (released by the kernel when the
 process ends, even when it is killed), so a second run into the same
 directory, started at the same time or later, ends with one line and
-changes nothing of the first.
+changes nothing of the first. Its files are written through
+``pes_rl.files``: whole or not at all, never through a planted symlink, and
+writable by their owner alone.
 """
 
 import fcntl
@@ -16,9 +18,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
+from pes_rl.checkpoints import checkpoint_files
 from pes_rl.errors import ConfigError
+from pes_rl.files import (
+    append_line,
+    file_mode,
+    make_dir,
+    remove_temporaries,
+    write_text_atomic,
+)
 
 LOCK = ".lock"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
 
 
 def default_run_dir(env: str, algo: str, seed: int) -> Path:
@@ -38,6 +51,12 @@ def check_new(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"run directory {path} exists and is not a directory")
     if _holds_results(path):
+        if (path / CONFIG).is_file() and not checkpoint_files(path):
+            raise ConfigError(
+                f"run directory {path} holds a run stopped before its first "
+                f"checkpoint; start it again with --resume {path}, or choose a "
+                "new one"
+            )
         raise ConfigError(f"run directory {path} is not empty; choose a new one")
 
 
@@ -49,11 +68,12 @@ class Claim:
         self.path = path
         try:
             if new:
-                path.mkdir(parents=True, exist_ok=True)
+                make_dir(path)
         except OSError as err:
             raise ConfigError(f"cannot create run directory {path}: {err}") from None
         try:
-            self._fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW  # it is truncated
+            self._fd = os.open(path / LOCK, flags, file_mode())
         except OSError as err:
             raise ConfigError(f"cannot use run directory {path}: {err}") from None
         try:
@@ -100,9 +120,24 @@ def write_metrics_line(path: Path, line: dict[str, Any]) -> None:
     lines = path.read_text().splitlines() if path.exists() else []
     if lines and json.loads(lines[-1]).get("env_steps") == line["env_steps"]:
         lines[-1] = json.dumps(line)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(m + "\n" for m in lines))
-        os.replace(tmp, path)
+        write_text_atomic(path, "".join(m + "\n" for m in lines))
         return
-    with open(path, "a") as f:
-        f.write(json.dumps(line) + "\n")
+    append_line(path, json.dumps(line))
+
+
+def write_config(run_dir: Path, record: dict[str, Any]) -> None:
+    write_text_atomic(run_dir / CONFIG, json.dumps(record, indent=2) + "\n")
+
+
+def prepare_resume(run_dir: Path, total_steps: int, upto_env_steps: int) -> None:
+    """Before a resume: the new budget into config.json, metrics lines past
+    the checkpoint (work to be redone) dropped, and the temporary files of
+    writes a kill cut short removed. Each file is replaced whole, so a kill
+    here loses nothing."""
+    for directory in (run_dir, run_dir / CHECKPOINT_DIR):
+        remove_temporaries(directory)
+    stored = json.loads((run_dir / CONFIG).read_text())
+    stored["total_steps"] = total_steps  # the budget from now on
+    write_config(run_dir, stored)
+    metrics = read_metrics(run_dir / METRICS, upto_env_steps)
+    write_text_atomic(run_dir / METRICS, "".join(m + "\n" for m in metrics))

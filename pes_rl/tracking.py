@@ -11,6 +11,7 @@ project in ``RUN_DIR/wandb.json``: a resume continues the same W&B run, and
 later).
 """
 
+import errno
 import json
 import secrets
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from pes_rl.callbacks import tensorboard_writer
 from pes_rl.errors import ConfigError, MissingDependencyError
+from pes_rl.files import disk_full, write_text_atomic
 
 ID_FILE = "wandb.json"
 DEFAULT_PROJECT = "pes_rl"
@@ -39,7 +41,7 @@ def _init(run_dir: Path, project: str | None, config: dict | None, new: bool):
     id_file = run_dir / ID_FILE
     if new or not id_file.exists():
         run = {"id": secrets.token_hex(4), "project": project or DEFAULT_PROJECT}
-        id_file.write_text(json.dumps(run) + "\n")
+        write_text_atomic(id_file, json.dumps(run) + "\n")
     run = json.loads(id_file.read_text())
     try:
         tracker = wandb.init(
@@ -74,8 +76,50 @@ class WandbWriter:
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         self.run.log({tag: value, "env_steps": step})
 
+    def flush(self) -> None:
+        pass  # W&B streams each point as it is logged
+
     def close(self) -> None:
         self.run.finish()
+
+
+class TensorBoardWriter:
+    """A tensorboardX ``SummaryWriter`` whose ``flush`` puts every point
+    added so far on disk. tensorboardX's own flush writes only what its
+    writer thread has taken from its queue: this one stops that thread
+    (it writes all that was queued before the stop), flushes the file and
+    starts another thread."""
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self.writer.add_scalar(tag, value, step)
+
+    def flush(self) -> None:
+        for file_writer in (self.writer.all_writers or {}).values():
+            events = file_writer.event_writer
+            worker = getattr(events, "_worker", None)
+            if worker is None or not hasattr(events, "_event_queue"):
+                self._one_line_if_full(events.flush)  # closed, or another version
+                continue
+            worker.stop()
+            self._one_line_if_full(events.flush)
+            events._worker = type(worker)(
+                events._event_queue, events._ev_writer, events._flush_secs
+            )
+            events._worker.start()
+
+    def close(self) -> None:
+        self._one_line_if_full(self.writer.close)
+
+    def _one_line_if_full(self, step) -> None:
+        try:
+            step()
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise disk_full(Path(self.writer.logdir) / "events.out.tfevents") from None
 
 
 class Writers:
@@ -88,6 +132,10 @@ class Writers:
         for writer in self.writers:
             writer.add_scalar(tag, value, step)
 
+    def flush(self) -> None:
+        for writer in self.writers:
+            writer.flush()
+
     def close(self) -> None:
         for writer in self.writers:
             writer.close()
@@ -97,6 +145,9 @@ class NoWriter:
     """The writer of a process that writes nothing."""
 
     def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
     def close(self) -> None:
@@ -115,7 +166,9 @@ def open_writers(
     resume, TensorBoard events after ``env_steps`` are purged: work redone."""
     if not write:
         return NoWriter()
-    writer = tensorboard_writer(run_dir, env_steps if resume else None)
+    writer = TensorBoardWriter(
+        tensorboard_writer(run_dir, env_steps if resume else None)
+    )
     if not wandb:
         return writer
     try:

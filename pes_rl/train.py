@@ -10,7 +10,6 @@ checkpoint.
 
 import contextlib
 import dataclasses
-import json
 import math
 import signal
 import sys
@@ -26,18 +25,19 @@ from pes_rl.callbacks import (
     TensorBoardCallback,
 )
 from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
-from pes_rl.checkpoints import save_best
+from pes_rl.checkpoints import checkpoint_files, save_best
 from pes_rl.cli_config import ALGOS, TrainConfig, parse_config
 from pes_rl.cli_rules import preset_name, surprises
 from pes_rl.envs.pool import EnvironmentWorkerError
-from pes_rl.errors import ConfigError, NonFiniteError
+from pes_rl.errors import ConfigError, DiskFullError, NonFiniteError
 from pes_rl.multihost import any_process, check_same, is_main_process
 from pes_rl.presets import GENERIC
 from pes_rl.run_dir import (
     Claim,
     check_new,
     default_run_dir,
-    read_metrics,
+    prepare_resume,
+    write_config,
     write_metrics_line,
 )
 from pes_rl.tracking import import_wandb, open_writers
@@ -82,11 +82,17 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             claim = _together(lambda: Claim(run_dir, new=False) if main else None)
             # The flags a resume may change: how the work is spread.
             spread = ("num_workers", "workers", "ray_address", "num_devices")
+            # Stopped before its first checkpoint: it starts again from scratch.
+            fresh = not checkpoint_files(run_dir)
             agent, loop_state, checkpoint_path = _together(
-                lambda: load_agent(
-                    run_dir,
-                    updates_per_call=kwargs["updates_per_call"],
-                    **{name: kwargs[name] for name in spread},
+                lambda: (
+                    (ALGORITHMS[config.algo](**kwargs), {}, None)
+                    if fresh
+                    else load_agent(
+                        run_dir,
+                        updates_per_call=kwargs["updates_per_call"],
+                        **{name: kwargs[name] for name in spread},
+                    )
                 )
             )
             # Every process read the same checkpoint, or none goes on.
@@ -107,14 +113,12 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             )
         start -= loop_state.get("seconds", 0.0)
         if main:
-            stored = json.loads((run_dir / "config.json").read_text())
-            stored["total_steps"] = config.total_steps  # the budget from now on
-            (run_dir / "config.json").write_text(json.dumps(stored, indent=2) + "\n")
-            metrics = read_metrics(run_dir / "metrics.jsonl", agent.env_steps)
-            (run_dir / "metrics.jsonl").write_text("".join(m + "\n" for m in metrics))
+            prepare_resume(run_dir, config.total_steps, agent.env_steps)
         say(
-            f"resuming {run_dir} from {checkpoint_path.name}: {agent.env_steps} "
-            f"env steps, {agent.num_updates} updates",
+            f"resuming {run_dir} from scratch: it has no checkpoint"
+            if fresh
+            else f"resuming {run_dir} from {checkpoint_path.name}: "
+            f"{agent.env_steps} env steps, {agent.num_updates} updates",
             file=sys.stderr,
         )
     else:
@@ -141,7 +145,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 "truncation_length": agent.truncation_length,
                 "backend": agent.backend_name,
             }
-            (run_dir / "config.json").write_text(json.dumps(record, indent=2) + "\n")
+            write_config(run_dir, record)
     preset = config.preset or preset_name(config.problem or config.env)
     settings = {GENERIC: "generic defaults", None: "no preset"}.get(
         preset, f"{preset} preset"
@@ -184,6 +188,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         every_updates=config.checkpoint_every_updates,
         every_seconds=config.checkpoint_every_seconds,
         extra=loop_state_now,
+        flush=writer.flush,  # TensorBoard's points up to each checkpoint
     )
 
     last_line: dict[str, Any] = {}
@@ -238,9 +243,16 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
                     checkpoints.save(agent)  # marks the run finished
                 else:
                     evaluations.evaluate(agent)
+    except BaseException:
+        # On a full disk the writer's last flush fails too; its error would
+        # hide the one that stopped the run.
+        with contextlib.suppress(OSError):
+            writer.close()
+        raise
+    else:
+        writer.close()
     finally:
         agent.close()
-        writer.close()
         if claim is not None:
             claim.release()
     if stop.signal_name is not None:
@@ -390,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except EnvironmentWorkerError as err:
+    except (EnvironmentWorkerError, DiskFullError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except NonFiniteError as err:

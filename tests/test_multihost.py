@@ -3,7 +3,6 @@ localhost, two devices each, against one process with four devices."""
 
 import json
 import os
-import pickle
 import re
 import socket
 import subprocess
@@ -11,6 +10,9 @@ import sys
 
 import jax
 import numpy as np
+
+from pes_rl.checkpoints import checkpoint_files
+from pes_rl.checkpoints import read as read_checkpoint
 
 FLAGS = [
     "--problem", "linear_quadratic", "--num-particles", "8",
@@ -92,9 +94,8 @@ def metrics(run_dir):
 
 
 def newest_checkpoint(run_dir):
-    path = max((run_dir / "checkpoints").iterdir())
-    with open(path, "rb") as f:
-        return path.name, pickle.load(f)
+    path = checkpoint_files(run_dir)[0]
+    return path.name, read_checkpoint(path)
 
 
 def assert_same_run(multi, single):
