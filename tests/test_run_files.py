@@ -266,9 +266,18 @@ def test_checkpoints_of_earlier_versions_still_load(lq_pes, tmp_path):
 # -- item 15: temporary names, symlinks and permissions ---------------------
 
 
-def test_a_symlink_planted_at_a_temporary_name_is_not_followed(lq_pes, tmp_path):
-    victim = tmp_path / "victim"
-    victim.write_text("precious\n")
+@pytest.fixture
+def victim(tmp_path):
+    """A file the user cares about, outside the run directory."""
+    path = tmp_path / "victim"
+    path.write_text("precious\n")
+    yield path
+    assert path.read_text() == "precious\n"
+
+
+def test_a_checkpoint_does_not_follow_a_link_at_its_old_temporary_name(
+    lq_pes, tmp_path, victim
+):
     directory = tmp_path / "run" / "checkpoints"
     directory.mkdir(parents=True)
     agent = lq_pes()
@@ -276,18 +285,21 @@ def test_a_symlink_planted_at_a_temporary_name_is_not_followed(lq_pes, tmp_path)
     name = f"ckpt-{agent.num_updates:09d}.pkl"
     (directory / f"{name}.tmp").symlink_to(victim)  # the name used to be fixed
     save_checkpoint(agent, directory)
+    assert not (directory / name).is_symlink()
     assert read(directory / name)["counters"]["num_updates"] == 1
 
-    run_dir = directory.parent
-    (run_dir / "metrics.tmp").symlink_to(victim)
-    write_metrics_line(run_dir / "metrics.jsonl", {"env_steps": 5, "x": 0})
-    write_metrics_line(run_dir / "metrics.jsonl", {"env_steps": 5, "x": 1})  # replaces
-    assert metrics(run_dir) == [{"env_steps": 5, "x": 1}]
 
-    (run_dir / ".lock").symlink_to(victim)
+def test_metrics_do_not_follow_a_link_at_their_old_temporary_name(tmp_path, victim):
+    (tmp_path / "metrics.tmp").symlink_to(victim)
+    write_metrics_line(tmp_path / "metrics.jsonl", {"env_steps": 5, "x": 0})
+    write_metrics_line(tmp_path / "metrics.jsonl", {"env_steps": 5, "x": 1})
+    assert metrics(tmp_path) == [{"env_steps": 5, "x": 1}]  # replaced
+
+
+def test_the_lock_file_does_not_follow_a_link(tmp_path, victim):
+    (tmp_path / ".lock").symlink_to(victim)
     with pytest.raises(ConfigError, match="cannot use run directory"):
-        Claim(run_dir, new=False)
-    assert victim.read_text() == "precious\n"
+        Claim(tmp_path, new=False)
 
 
 def test_run_files_are_writable_by_their_owner_alone_whatever_the_umask(tmp_path):
@@ -328,30 +340,21 @@ def scalar_points(run_dir) -> list[tuple[str, int]]:
     return points
 
 
-def test_tensorboard_points_up_to_a_checkpoint_survive_kill_9(tmp_path):
-    """Killed while writing its 60th checkpoint (one per update): every
-    point logged before the newest complete checkpoint is on disk."""
+def test_tensorboard_points_logged_before_a_checkpoint_survive_kill_9(tmp_path):
+    """Killed while writing the checkpoint of its second evaluation: the
+    evaluation's point, logged just before, and every update's are on disk."""
     run_dir = tmp_path / "run"
-    out = train(
-        *FLAGS,
-        "--total-steps",
-        "400000",
-        "--checkpoint-every-updates",
-        "1",
-        "--run-dir",
-        str(run_dir),
-        kill_at=r"^\.?ckpt-",
-        count=60,
-    )
+    flags = ["--total-steps", "400000", "--run-dir", str(run_dir)]
+    out = train(*FLAGS, *flags, kill_at=r"^\.?ckpt-", count=2)
     assert out.returncode == -signal.SIGKILL, out.stderr
-    saved, _ = read_latest(run_dir)
-    steps, updates = saved["counters"]["env_steps"], saved["counters"]["num_updates"]
-    assert updates >= 50
+    evaluation = metrics(run_dir)[-1]
+    assert evaluation["env_steps"] >= 4000 and len(metrics(run_dir)) == 2
     points = scalar_points(run_dir)
-    sigma = [step for tag, step in points if tag == "train/sigma" and step <= steps]
-    # The logger runs after the checkpoint of its update: updates 1 to U-1.
-    assert len(sigma) >= updates - 1
-    evaluations = {step for tag, step in points if tag == "eval/return"}
-    assert {m["env_steps"] for m in metrics(run_dir) if m["env_steps"] <= steps} <= (
-        evaluations
-    )
+    assert sorted(step for tag, step in points if tag == "eval/return") == [
+        0,
+        evaluation["env_steps"],
+    ]
+    # One point per update before the evaluation's (logged after it).
+    sigma = [step for tag, step in points if tag == "train/sigma"]
+    assert len(sigma) == len(set(sigma)) == evaluation["update"] - 1
+    assert max(sigma) < evaluation["env_steps"]
