@@ -46,11 +46,27 @@ def _holds_results(path: Path) -> bool:
     return path.is_dir() and any(p.name != LOCK for p in path.iterdir())
 
 
+def _in_use(path: Path) -> bool:
+    try:
+        fd = os.open(path / LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # and the shared lock with it
+
+
 def check_new(path: Path) -> None:
     """Refuse a directory a new run cannot use, before anything is built."""
     if path.exists() and not path.is_dir():
         raise ConfigError(f"run directory {path} exists and is not a directory")
     if _holds_results(path):
+        if _in_use(path):
+            raise ConfigError(f"run directory {path} is in use by another run")
         if (path / CONFIG).is_file() and not checkpoint_files(path):
             raise ConfigError(
                 f"run directory {path} holds a run stopped before its first "
