@@ -45,11 +45,13 @@ def file_mode() -> int:
 
 
 def make_dir(path: str | os.PathLike) -> Path:
-    """Create ``path`` (and missing parents) if absent; a directory it
-    creates is writable by its owner alone."""
+    """Create ``path`` and its missing parents; each directory it creates is
+    writable by its owner alone (``mkdir``'s mode is masked by the umask,
+    so at no moment with more permission)."""
     path = Path(path)
-    # mkdir's mode is masked by the umask: no moment with more permission.
-    path.mkdir(mode=0o777 & ~NOT_GROUP_OR_OTHERS, parents=True, exist_ok=True)
+    missing = [p for p in (path, *path.parents) if not p.is_dir()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o777 & ~NOT_GROUP_OR_OTHERS, exist_ok=True)
     return path
 
 

@@ -121,8 +121,7 @@ def test_a_kill_while_resume_rewrites_a_file_loses_nothing(
         16000,
     )
     assert (run_dir / "metrics.jsonl").read_text().splitlines() == lines
-    out = train("--resume", str(run_dir), "--total-steps", "16000")
-    assert out.returncode == 0, out.stderr
+    assert main(["--resume", str(run_dir), "--total-steps", "16000"]) == 0
     after = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert after[: len(lines)] == lines
     assert metrics(run_dir)[-1]["env_steps"] >= 16000
@@ -133,19 +132,17 @@ def test_a_kill_while_resume_rewrites_a_file_loses_nothing(
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_again_on_resume(
-    finished_run, tmp_path
+    finished_run, tmp_path, capsys
 ):
     run_dir = tmp_path / "run"
     flags = [*FLAGS, "--total-steps", "12000", "--run-dir", str(run_dir)]
     out = train(*flags, kill_at=r"^\.?ckpt-")
     assert out.returncode == -signal.SIGKILL, out.stderr
     assert (run_dir / "config.json").is_file() and not checkpoint_files(run_dir)
-    out = train(*flags)  # a new run into it is refused, with the way out
-    assert out.returncode == 2
-    assert f"--resume {run_dir}" in out.stderr.strip().splitlines()[-1]
-    out = train("--resume", str(run_dir))
-    assert out.returncode == 0, out.stderr
-    assert "from scratch" in out.stderr
+    assert main(flags) == 2  # a new run into it is refused, with the way out
+    assert f"--resume {run_dir}" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert main(["--resume", str(run_dir)]) == 0
+    assert "from scratch" in capsys.readouterr().err
     assert curve(run_dir) == curve(finished_run)
     assert not temporaries(run_dir)
 
@@ -310,7 +307,7 @@ def test_run_files_are_writable_by_their_owner_alone_whatever_the_umask(tmp_path
     finally:
         os.umask(umask)
     assert status == 0
-    paths = [run_dir, *run_dir.rglob("*")]
+    paths = [run_dir.parent, run_dir, *run_dir.rglob("*")]
     assert any(p.name.startswith("ckpt-") for p in paths)
     loose = [p for p in paths if p.lstat().st_mode & 0o022]
     assert not loose
