@@ -84,8 +84,8 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
             raise disk_full(path) from None
         raise
     try:
-        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), file_mode())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
