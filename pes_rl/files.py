@@ -55,10 +55,17 @@ def make_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def _size(num_bytes: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if num_bytes >= scale:
+            return f"{num_bytes / scale:.1f} {unit}"
+    return f"{num_bytes} bytes"
+
+
 def disk_full(path: str | os.PathLike) -> DiskFullError:
     """The one-line error of a write to ``path`` that found no space."""
     try:
-        free = f"{shutil.disk_usage(Path(path).parent).free / 2**20:.1f} MiB free"
+        free = _size(shutil.disk_usage(Path(path).parent).free) + " free"
     except OSError:
         free = "free space unknown"
     return DiskFullError(
