@@ -48,7 +48,7 @@ def _holds_results(path: Path) -> bool:
 
 def _in_use(path: Path) -> bool:
     try:
-        fd = os.open(path / LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path / LOCK, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return False
     try:
