@@ -18,7 +18,8 @@ import pytest
 
 from pes_rl import evaluate
 from pes_rl.checkpoints import checkpoint_files, read, read_latest, save_checkpoint
-from pes_rl.errors import ConfigError
+from pes_rl.errors import ConfigError, DiskFullError
+from pes_rl.files import write_text_atomic
 from pes_rl.run_dir import Claim, write_metrics_line
 from pes_rl.train import main
 
@@ -199,6 +200,22 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_once_space_is_freed(
 
     assert main(["--resume", str(run_dir)]) == 0
     assert curve(run_dir) == curve(finished_run)
+
+
+def test_a_full_disk_at_fsync_keeps_the_old_file_and_leaves_no_temporary(
+    tmp_path, monkeypatch
+):
+    """Some file systems report a full disk only when the data is flushed."""
+    path = tmp_path / "config.json"
+    path.write_text("old\n")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(DiskFullError, match=f"to write {path} "):
+        write_text_atomic(path, "new\n")
+    assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["config.json"]
 
 
 # -- item 11: damaged checkpoints --------------------------------------------
