@@ -11,6 +11,7 @@ project in ``RUN_DIR/wandb.json``: a resume continues the same W&B run, and
 later).
 """
 
+import contextlib
 import errno
 import json
 import secrets
@@ -177,6 +178,13 @@ def open_writers(
     except BaseException:
         writer.close()
         raise
+
+
+def close_quietly(writer) -> None:
+    """Close ``writer`` after an error: on a full disk its last flush fails
+    too, and that error would hide the one that stopped the run."""
+    with contextlib.suppress(OSError):
+        writer.close()
 
 
 def tracked(run_dir: str | Path) -> bool:

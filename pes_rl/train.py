@@ -40,7 +40,7 @@ from pes_rl.run_dir import (
     write_config,
     write_metrics_line,
 )
-from pes_rl.tracking import import_wandb, open_writers
+from pes_rl.tracking import close_quietly, import_wandb, open_writers
 
 
 def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
@@ -82,17 +82,13 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             claim = _together(lambda: Claim(run_dir, new=False) if main else None)
             # The flags a resume may change: how the work is spread.
             spread = ("num_workers", "workers", "ray_address", "num_devices")
-            # Stopped before its first checkpoint: it starts again from scratch.
-            fresh = not checkpoint_files(run_dir)
+            overrides = {name: kwargs[name] for name in (*spread, "updates_per_call")}
+            fresh = not checkpoint_files(run_dir)  # stopped before its first
             agent, loop_state, checkpoint_path = _together(
                 lambda: (
                     (ALGORITHMS[config.algo](**kwargs), {}, None)
                     if fresh
-                    else load_agent(
-                        run_dir,
-                        updates_per_call=kwargs["updates_per_call"],
-                        **{name: kwargs[name] for name in spread},
-                    )
+                    else load_agent(run_dir, **overrides)
                 )
             )
             # Every process read the same checkpoint, or none goes on.
@@ -114,11 +110,10 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         start -= loop_state.get("seconds", 0.0)
         if main:
             prepare_resume(run_dir, config.total_steps, agent.env_steps)
+        origin = "scratch (no checkpoint)" if fresh else checkpoint_path.name
         say(
-            f"resuming {run_dir} from scratch: it has no checkpoint"
-            if fresh
-            else f"resuming {run_dir} from {checkpoint_path.name}: "
-            f"{agent.env_steps} env steps, {agent.num_updates} updates",
+            f"resuming {run_dir} from {origin}: {agent.env_steps} "
+            f"env steps, {agent.num_updates} updates",
             file=sys.stderr,
         )
     else:
@@ -244,10 +239,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
                 else:
                     evaluations.evaluate(agent)
     except BaseException:
-        # On a full disk the writer's last flush fails too; its error would
-        # hide the one that stopped the run.
-        with contextlib.suppress(OSError):
-            writer.close()
+        close_quietly(writer)  # on a full disk, not to hide the first error
         raise
     else:
         writer.close()
