@@ -257,7 +257,7 @@ def test_evaluate_and_resume_skip_a_damaged_checkpoint_with_one_warning(
     data[at] ^= 0x10
     newest.write_bytes(bytes(data))
 
-    assert evaluate.main([str(run_dir), "--episodes", "1"]) == 0
+    assert evaluate.main([str(run_dir), "--episodes", "1", "--checkpoint", "last"]) == 0
     warnings = [x for x in capsys.readouterr().err.splitlines() if "warning" in x]
     assert len(warnings) == 1 and newest.name in warnings[0]
     state, path = read_latest(run_dir)
