@@ -37,7 +37,6 @@ from pes_rl.policies import (
     PolicySpec,
     carry_layout,
     init_params,
-    is_recurrent,
     make_policy,
 )
 from pes_rl.problems import check
@@ -208,8 +207,6 @@ def _task(
             f"{num_envs} environments of about {format_bytes(env_bytes)} each",
             num_envs * env_bytes,
         )
-    if config.workers == "ray" and is_recurrent(_policy(config, 1)):
-        raise ConfigError("recurrent policies do not run on Ray workers yet")
     if config.workers == "ray":
         from pes_rl.envs.ray_workers import RayBackend
 
@@ -225,7 +222,7 @@ def _task(
     try:
         module = _policy(config, host.action_dim)
         carry = carry_layout(module, host.obs_dim).initial
-        if carry.size:  # not on Ray workers: refused above
+        if carry.size:
             host.set_initial_carry(carry)
     except BaseException:
         host.close()

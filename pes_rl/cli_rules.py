@@ -71,9 +71,10 @@ def _flag(name: str) -> str:
 MAX_INT64 = 2**63 - 1  # counters and seeds are 64-bit integers
 
 
-def check_values(config) -> None:
+def check_values(config, resume: bool = False) -> None:
     """Values no run can use, whatever the other flags (the agent's own
-    settings are checked by ``AgentConfig.validate``)."""
+    settings are checked by ``AgentConfig.validate``). A resumed run's
+    horizon is the one it resolved, whatever its budget."""
     counts = (
         "total_steps eval_every eval_episodes checkpoint_every_updates "
         "updates_per_call devices num_processes"
@@ -89,7 +90,8 @@ def check_values(config) -> None:
         raise ConfigError(
             f"--checkpoint-every-seconds must be a positive number, got {seconds}"
         )
-    if config.horizon is not None and config.horizon > config.total_steps:
+    long = config.horizon is not None and config.horizon > config.total_steps
+    if long and not resume:
         raise ConfigError(
             f"--horizon {config.horizon} is longer than --total-steps "
             f"{config.total_steps}: every evaluation episode would outlast "

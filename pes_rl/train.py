@@ -54,7 +54,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     start = time.perf_counter()  # "seconds" include building envs and compiling
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {config.algo!r}: use one of {ALGOS}")
-    check_values(config)
+    check_values(config, resume)
     from pes_rl.agents import ALGORITHMS
     from pes_rl.agents import load_latest as load_agent
 
