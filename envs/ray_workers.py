@@ -209,12 +209,14 @@ class RayBackend:
         counts as lost, as if it had died: a hung env or node."""
         return max(self.min_timeout, TIMEOUT_SLACK * self.slowest)
 
-    def _get(self, ref, startup: bool = False, b: int | None = None, since=None):
+    def _get(self, ref, startup=False, b=None, since=None, compiles=False):
         """``ref``'s value; worker ``b`` counts as lost when it has not
-        answered ``timeout()`` seconds after ``since`` (a perf_counter)."""
+        answered ``timeout()`` seconds after ``since`` (a perf_counter), or
+        ``MIN_TIMEOUT`` when it starts or compiles the policy."""
         exceptions = self.ray.exceptions
         since = time.perf_counter() if since is None else since
-        timeout = max(self.timeout(), MIN_TIMEOUT) if startup else self.timeout()
+        patient = startup or compiles
+        timeout = max(self.timeout(), MIN_TIMEOUT) if patient else self.timeout()
         left = max(0.0, since + timeout - time.perf_counter())
         try:
             return self.ray.get(ref, timeout=left)
@@ -328,7 +330,10 @@ class RayBackend:
     def _collect(self, b: int, ref, task: WindowTask, sent: float) -> WindowResult:
         for _ in range(MAX_ATTEMPTS):
             try:
-                result, state, seconds = self._get(ref, b=b, since=sent)
+                compiles = task.spec is not None or not self.has_spec[b]
+                result, state, seconds = self._get(
+                    ref, b=b, since=sent, compiles=compiles
+                )
                 break
             except _WorkerLost as lost:
                 if not self._replace(b, lost):

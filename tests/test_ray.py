@@ -105,8 +105,10 @@ def test_a_silent_worker_times_out_and_its_window_is_replayed(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="pes_rl.envs.ray_workers"):
         got, backend = train(PES, 2, after=arm, workers="ray", num_workers=2, **env)
     assert (tmp_path / "hung").exists()
-    assert "lost (no answer in 6 s)" in caplog.text
     assert_same(got, expected)
+    # 6 s, or 20 slowest windows if longer (on a loaded machine)
+    assert "lost (no answer in" in caplog.text  # whichever worker hung
+    assert "replays its window from the env snapshots" in caplog.text
 
 
 def test_recurrent_policies_on_workers_match_one_process_with_a_lost_worker():
