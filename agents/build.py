@@ -383,7 +383,7 @@ def _assemble(
         carry = getattr(problem, "initial_carry", np.zeros(0, np.float32))
     return Built(
         loop, state, unravel, task.backend_name, task.name, task.horizon, window,
-        num_envs, module, problem, carry, env_bytes,
+        num_envs, module, problem, carry, env_bytes=env_bytes,
     )  # fmt: skip
 
 
