@@ -7,6 +7,7 @@ bounded caches with explicit keys, so building many agents (seeds of one
 study) compiles once.
 """
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,10 +37,16 @@ from pes_rl.policies import (
     PolicySpec,
     carry_layout,
     init_params,
-    is_recurrent,
     make_policy,
 )
 from pes_rl.problems import check
+from pes_rl.resources import (
+    bytes_per_env,
+    check_fits,
+    check_parameters,
+    format_bytes,
+    tree_bytes,
+)
 from pes_rl.train_state import TrainState, init_stats, make_update
 
 
@@ -96,6 +103,7 @@ class Built:
     initial_carry: np.ndarray  # [C] a recurrent policy's fresh carry, or empty
     # rebuild(config, loop): new update functions, same shapes and envs
     rebuild: Callable | None = None
+    env_bytes: float = 0.0  # estimated memory of one env (evaluation sizes)
 
 
 @dataclass
@@ -107,6 +115,7 @@ class _Task:
     problem: Any
     host: GymnasiumBackend | None
     make_env: Callable | None
+    env_bytes: float = 0.0  # measured per Gymnasium env; 0 on the jitted engine
 
 
 def build(
@@ -192,8 +201,12 @@ def _task(
     if shared_start:
         _check_shared_start(make_env, config)
     seed = numpy_rng(streams.resets)
-    if config.workers == "ray" and is_recurrent(_policy(config, 1)):
-        raise ConfigError("recurrent policies do not run on Ray workers yet")
+    env_bytes = bytes_per_env(make_env)
+    if config.ray_address is None:  # the envs live on this machine
+        check_fits(
+            f"{num_envs} environments of about {format_bytes(env_bytes)} each",
+            num_envs * env_bytes,
+        )
     if config.workers == "ray":
         from pes_rl.envs.ray_workers import RayBackend
 
@@ -209,12 +222,12 @@ def _task(
     try:
         module = _policy(config, host.action_dim)
         carry = carry_layout(module, host.obs_dim).initial
-        if carry.size:  # not on Ray workers: refused above
+        if carry.size:
             host.set_initial_carry(carry)
     except BaseException:
         host.close()
         raise
-    return _Task("gymnasium", name, horizon, module, None, host, make_env)
+    return _Task("gymnasium", name, horizon, module, None, host, make_env, env_bytes)
 
 
 def _check_shared_start(make_env: Callable, config: AgentConfig) -> None:
@@ -244,9 +257,18 @@ def _assemble(
     module, problem, host = task.module, task.problem, task.host
     if module is not None:
         obs_dim = host.obs_dim if host is not None else problem.obs_dim
-        params = _init(init_params, module, streams.init, obs_dim)
+        init = functools.partial(init_params, module, obs_dim=obs_dim)
     else:
-        params = _init(problem.init_params, streams.init)
+        init = problem.init_params
+    _check_parameter_memory(init, streams.init, config.num_particles)
+    env_bytes = task.env_bytes if host is not None else _state_bytes(problem, streams)
+    if host is None:  # the Gymnasium envs were sized as they were built
+        check_fits(
+            f"{num_envs} inner runs of about {format_bytes(env_bytes)} of state each",
+            num_envs * env_bytes,
+        )
+    params = _init(init, streams.init)
+    if module is None:
         obs_dim = 0
         if hasattr(problem, "observation"):
             first = jax.eval_shape(problem.init, streams.init)
@@ -361,8 +383,26 @@ def _assemble(
         carry = getattr(problem, "initial_carry", np.zeros(0, np.float32))
     return Built(
         loop, state, unravel, task.backend_name, task.name, task.horizon, window,
-        num_envs, module, problem, carry,
+        num_envs, module, problem, carry, env_bytes=env_bytes,
     )  # fmt: skip
+
+
+def _check_parameter_memory(init: Callable, key, num_particles: int) -> None:
+    """Refuse parameters too many to hold, from their shapes alone."""
+    try:
+        shapes = jax.eval_shape(init, key)
+    except Exception:  # not traceable: _init reports what is wrong, if anything
+        return
+    check_parameters(tree_bytes(shapes) // 4, num_particles)
+
+
+def _state_bytes(problem, streams) -> float:
+    """One inner run's state (an env's, for Brax): what each evaluation
+    episode holds on the jitted engine."""
+    try:
+        return float(tree_bytes(jax.eval_shape(problem.init, streams.init)))
+    except Exception:
+        return 0.0
 
 
 def _check_reexpressible(module, problem, params, obs_dim: int) -> None:

@@ -10,6 +10,7 @@ depends on which loop runs.
 
 import dataclasses
 import math
+import numbers
 import os
 import time
 from typing import Any
@@ -31,6 +32,7 @@ from pes_rl.envs.registry import FlatObservations
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.keys import key_streams
 from pes_rl.multihost import is_main_process, to_host
+from pes_rl.resources import check_fits, format_bytes
 from pes_rl.train_state import TrainState, pack_state, unpack_state
 
 
@@ -44,7 +46,7 @@ class ESAgent:
 
     def __init__(
         self,
-        env: Any = "swimmer",
+        env: Any = None,
         backend: str = "gymnasium",
         policy: Any = None,
         num_particles: int | None = None,
@@ -74,6 +76,8 @@ class ESAgent:
         """Arguments left None take the preset's value, else AgentConfig's:
         ``preset`` "auto" is the env's (or Problem's) own, else "generic" (as
         on the command line); a preset's name picks one, None none."""
+        if env is None and problem is None:
+            env = "swimmer"
         kwargs = {k: v for k, v in locals().items() if k != "self"}
         name, settings = agent_settings(preset, self.algo, env, problem, kwargs)
         kwargs.update(settings, preset=name, hidden_sizes=tuple(hidden_sizes))
@@ -89,6 +93,7 @@ class ESAgent:
         self.num_particles, self.num_envs = config.num_particles, built.num_envs
         self.module, self.problem = built.module, built.problem
         self.initial_carry = built.initial_carry  # [C], empty unless recurrent
+        self._env_bytes = built.env_bytes  # estimated memory of one env
         self._eval_key = streams.evaluation
         self.env_steps = 0  # live training transitions
         self.simulated_steps = 0  # computed: on the jitted engine, absorbed too
@@ -255,6 +260,13 @@ class ESAgent:
         ``pes_rl.callbacks.Callback`` or a list of them, run after every update
         (on the jitted engine, every device call, with its last update's info);
         a falsy answer other than None (False, numpy's False, 0) stops."""
+        steps = total_env_steps
+        if isinstance(steps, bool) or not (
+            isinstance(steps, numbers.Real) and 0 <= steps < math.inf
+        ):
+            raise ConfigError(
+                f"total_env_steps must be a non-negative number, got {steps!r}"
+            )
         callback = as_callback(callback)
         if reset_num_timesteps:
             self.env_steps = self.simulated_steps = 0
@@ -345,6 +357,7 @@ class ESAgent:
     def evaluate_episodes(self, num_episodes: int = 10) -> np.ndarray:
         """Returns of ``num_episodes`` whole episodes (inner runs) of the mean
         parameters, from fixed seeds whatever the training seed."""
+        self.check_evaluation(num_episodes)
         returns, env_steps, finite = self.loop.evaluate(
             self.state, num_episodes, self._eval_key, self._unravel
         )
@@ -352,6 +365,23 @@ class ESAgent:
             raise NonFiniteError("non-finite reward or observation in evaluation")
         self.eval_env_steps += env_steps
         return np.asarray(returns, np.float64)
+
+    def check_evaluation(self, num_episodes: Any) -> None:
+        """ConfigError unless ``num_episodes`` is a positive integer whose
+        evaluation envs (one per episode) fit in memory."""
+        if (
+            isinstance(num_episodes, bool)
+            or not isinstance(num_episodes, numbers.Integral)
+            or num_episodes <= 0
+        ):
+            raise ConfigError(
+                f"num_episodes must be a positive integer, got {num_episodes!r}"
+            )
+        check_fits(
+            f"{num_episodes} evaluation episodes (an env each, about "
+            f"{format_bytes(self._env_bytes)} per env)",
+            num_episodes * self._env_bytes,
+        )
 
     def evaluate(self, num_episodes: int = 10) -> float:
         """Mean return of the mean parameters over ``num_episodes`` episodes."""
@@ -404,6 +434,8 @@ class ESAgent:
     @classmethod
     def from_checkpoint(cls, saved: dict[str, Any], **overrides: Any) -> "ESAgent":
         check_env_given(saved, overrides)
+        if saved["config"].get("problem") is not None:  # saved with env "swimmer"
+            saved = {**saved, "config": {**saved["config"], "env": None}}
         if cls is ESAgent:  # the saved agent's class: PES, NRES, ...
             cls = {c.__name__: c for c in ESAgent.__subclasses__()}[saved["algorithm"]]
         # The saved config is complete: no preset fills it again.

@@ -9,11 +9,13 @@ returns, ended flags, step counts and observation sums, which the host loop
 reduces in particle order, and the block's env snapshots. A seed therefore
 gives the same numbers for any number of workers.
 
-A lost worker (its process or its node) is replaced, and its window is
-replayed from the snapshots held here: bit-identical where the env can be
-snapshotted (MuJoCo state). Otherwise its pairs lose their episodes: they
-report ended, so their accumulators are cleared as after a resume, and they
-sit out the rest of the old episode, so they rejoin at their old phase.
+A lost worker (its process or its node, or one silent for longer than
+``RayBackend.timeout()``) is replaced, and its window is replayed from the
+snapshots held here: bit-identical where the env can be snapshotted
+(MuJoCo state; a recurrent policy's carry is part of the snapshot).
+Otherwise its pairs lose their episodes: they report ended, so their
+accumulators are cleared as after a resume, and they sit out the rest of
+the old episode, so they rejoin at their old phase.
 """
 
 import logging
@@ -39,6 +41,8 @@ from pes_rl.policies import ParticlePolicy, PolicySpec
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # per window and worker, so a crash that replays fails loudly
+MIN_TIMEOUT = 120.0  # seconds a worker may be silent before it counts as lost
+TIMEOUT_SLACK = 20  # ... or this many times the slowest window seen, if longer
 FRESH = "fresh"  # a new worker's envs: nothing to restore
 
 
@@ -65,14 +69,21 @@ class WindowWorker:
         partner: np.ndarray,
         horizon: int,
         reward_shift: float = 0.0,
+        initial_carry: np.ndarray | None = None,
     ):
         self.backend = GymnasiumBackend(
             make_env, len(partner), horizon, 0, partner, reward_shift=reward_shift
         )
+        if initial_carry is not None:
+            self.set_initial_carry(initial_carry)
         self.act = None
 
     def ready(self) -> bool:
         return True
+
+    def set_initial_carry(self, initial: np.ndarray) -> None:
+        # A copy: Ray's arrays are read-only, and tiling an empty one is a view.
+        self.backend.set_initial_carry(np.array(initial))
 
     def window(self, task: WindowTask) -> tuple[WindowResult, dict, float]:
         began = time.perf_counter()
@@ -118,7 +129,8 @@ class RayBackend:
     """The host backend's window contract with blocks of whole pairs on
     ``num_workers`` Ray actors."""
 
-    initial_carry = np.zeros(0, np.float32)  # recurrent policies: not yet
+    initial_carry = np.zeros(0, np.float32)  # until set_initial_carry
+    min_timeout = MIN_TIMEOUT  # seconds; see timeout()
 
     def __init__(
         self,
@@ -165,6 +177,7 @@ class RayBackend:
         self.has_spec = [False] * num_workers
         self.held: list[Any] = [FRESH] * num_workers  # state at the next window
         self.worker_seconds = np.zeros(num_workers)  # of the last window
+        self.slowest = 0.0  # the longest window a worker took so far
         self.last_seconds = 0.0  # wall-clock of the last window, here
         try:
             refs = [self._start(b) for b in range(num_workers)]
@@ -178,15 +191,43 @@ class RayBackend:
         block = self.blocks[b]
         partner = self.partner[block] - block.start
         self.workers[b] = self.actor.remote(
-            self.make_env, partner, self.horizon, self.reward_shift
+            self.make_env, partner, self.horizon, self.reward_shift, self.initial_carry
         )
         self.has_spec[b] = False
         return self.workers[b].ready.remote()
 
-    def _get(self, ref, startup: bool = False):
+    def set_initial_carry(self, initial: np.ndarray) -> None:
+        """A recurrent policy's fresh carry, for every worker's envs (and
+        those of workers started later)."""
+        self.initial_carry = np.asarray(initial, np.float32)
+        refs = [w.set_initial_carry.remote(self.initial_carry) for w in self.workers]
+        for ref in refs:
+            self._get(ref, startup=True)
+
+    def timeout(self) -> float:
+        """Seconds a worker may take for a window (or a start) before it
+        counts as lost, as if it had died: a hung env or node."""
+        return max(self.min_timeout, TIMEOUT_SLACK * self.slowest)
+
+    def _get(self, ref, startup=False, b=None, since=None, compiles=False):
+        """``ref``'s value; worker ``b`` counts as lost when it has not
+        answered ``timeout()`` seconds after ``since`` (a perf_counter), or
+        ``MIN_TIMEOUT`` when it starts or compiles the policy."""
         exceptions = self.ray.exceptions
+        since = time.perf_counter() if since is None else since
+        patient = startup or compiles
+        timeout = max(self.timeout(), MIN_TIMEOUT) if patient else self.timeout()
+        left = max(0.0, since + timeout - time.perf_counter())
         try:
-            return self.ray.get(ref)
+            return self.ray.get(ref, timeout=left)
+        except exceptions.GetTimeoutError:
+            if b is not None:
+                self.ray.kill(self.workers[b])  # frees its CPU for the new one
+            if startup:
+                raise EnvironmentWorkerError(
+                    f"a Ray worker did not start within {timeout:.0f} s"
+                ) from None
+            raise _WorkerLost(f"no answer in {timeout:.0f} s") from None
         except exceptions.RayTaskError as err:  # the env's own exception
             cause = getattr(err, "cause", None) or err
             text = f"{err}\n{type(cause).__name__}: {cause}"
@@ -242,15 +283,16 @@ class RayBackend:
             )  # fmt: skip
             for b, s in enumerate(self.blocks)
         ]
+        sent = time.perf_counter()
         refs = [w.window.remote(t) for w, t in zip(self.workers, tasks, strict=True)]
         results = []
         try:
             for b, ref in enumerate(refs):
-                results.append(self._collect(b, ref, tasks[b]))
+                results.append(self._collect(b, ref, tasks[b], sent))
         except EnvironmentWorkerError:
             for ref in refs[len(results) + 1 :]:  # Ray would print their errors
                 try:
-                    self.ray.get(ref)
+                    self.ray.get(ref, timeout=self.timeout())
                 except self.ray.exceptions.RayError:
                     pass
             raise
@@ -262,7 +304,7 @@ class RayBackend:
         """A call that survives the loss of worker ``b`` (replayed)."""
         for _ in range(MAX_ATTEMPTS):
             try:
-                return self._get(getattr(self.workers[b], method).remote(*args))
+                return self._get(getattr(self.workers[b], method).remote(*args), b=b)
             except _WorkerLost as lost:
                 self._replace(b, lost)
         raise EnvironmentWorkerError(f"Ray worker {b} was lost {MAX_ATTEMPTS} times")
@@ -285,16 +327,20 @@ class RayBackend:
         )
         return True
 
-    def _collect(self, b: int, ref, task: WindowTask) -> WindowResult:
+    def _collect(self, b: int, ref, task: WindowTask, sent: float) -> WindowResult:
         for _ in range(MAX_ATTEMPTS):
             try:
-                result, state, seconds = self._get(ref)
+                compiles = task.spec is not None or not self.has_spec[b]
+                result, state, seconds = self._get(
+                    ref, b=b, since=sent, compiles=compiles
+                )
                 break
             except _WorkerLost as lost:
                 if not self._replace(b, lost):
                     return self._nothing(b)
                 # The source env was reset after the snapshot: copy it too.
                 replay = task._replace(spec=self.spec, skip=None)
+                sent = time.perf_counter()
                 ref = self.workers[b].window.remote(replay)
         else:
             raise EnvironmentWorkerError(
@@ -305,6 +351,8 @@ class RayBackend:
         self.needs_reset[block] = state["needs_reset"]
         self.clock[block] = state["clock"]
         self.worker_seconds[b] = seconds
+        if task.spec is None:  # not a first window, which compiles the policy
+            self.slowest = max(self.slowest, seconds)
         self.has_spec[b] = True
         return result
 

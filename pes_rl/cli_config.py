@@ -165,7 +165,9 @@ class TrainConfig:
         kwargs["workers"] = self.workers or "processes"
         kwargs["ray_address"] = self.ray_address
         if self.workers == "ray":
-            kwargs["num_workers"] = self.num_workers or min(cores, envs // 2)
+            default = min(cores, envs // 2)  # a given 0 is refused, not replaced
+            workers = self.num_workers
+            kwargs["num_workers"] = default if workers is None else workers
         elif self.num_workers is not None:
             kwargs["num_workers"] = self.num_workers
         else:  # this process steps a block of envs too: one worker per other core

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pes_rl.agents.defaults import preset_name
-from pes_rl.config import expected_windows, window_length
+from pes_rl.config import MAX_COUNT, expected_windows, window_length
 from pes_rl.errors import ConfigError
 from pes_rl.presets import GENERIC, preset_for
 
@@ -66,6 +66,45 @@ def surprises(config, warm_up_steps: int, horizon: int | None = None) -> list[st
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+MAX_INT64 = 2**63 - 1  # counters and seeds are 64-bit integers
+
+
+def check_values(config, resume: bool = False) -> None:
+    """Values no run can use, whatever the other flags (the agent's own
+    settings are checked by ``AgentConfig.validate``). A resumed run's
+    horizon is the one it resolved, whatever its budget."""
+    counts = (
+        "total_steps eval_every eval_episodes checkpoint_every_updates "
+        "updates_per_call devices num_processes"
+    )
+    for name in counts.split():
+        value = getattr(config, name)
+        if value is not None and not 0 < value <= MAX_INT64:
+            raise ConfigError(
+                f"{_flag(name)} must be a positive 64-bit integer, got {value}"
+            )
+    seconds = config.checkpoint_every_seconds
+    if seconds is not None and not seconds > 0:  # nan too
+        raise ConfigError(
+            f"--checkpoint-every-seconds must be a positive number, got {seconds}"
+        )
+    long = config.horizon is not None and config.horizon > config.total_steps
+    if long and not resume:
+        raise ConfigError(
+            f"--horizon {config.horizon} is longer than --total-steps "
+            f"{config.total_steps}: every evaluation episode would outlast "
+            "the whole training run"
+        )
+    window = config.horizon if config.algo == "es" else None
+    per_update = config.num_particles * (window or config.truncation_length)
+    if per_update > 0 and config.total_steps // per_update > MAX_COUNT:
+        raise ConfigError(
+            f"--total-steps {config.total_steps} buys at least "
+            f"{config.total_steps // per_update} updates, more than JAX's int32 "
+            f"counters hold ({MAX_COUNT})"
+        )
 
 
 def check_combinations(config, given: dict[str, Any]) -> None:

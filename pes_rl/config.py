@@ -22,8 +22,8 @@ class AgentConfig:
     """Alias (swimmer, halfcheetah, ...), Gymnasium id, module:EnvId, or a gym.Env."""
     problem: Any = None
     """A Problem (``pes_rl.problems``) to train instead of an environment, on
-    the jitted engine; ``env``, ``backend`` and the policy fields are then
-    unused."""
+    the jitted engine; ``env`` must then be None, and ``backend`` and the
+    policy fields are unused."""
     backend: str = "gymnasium"
     """gymnasium, brax, or auto (brax when JAX sees an accelerator)."""
     policy: Any = "linear"
@@ -96,6 +96,14 @@ class AgentConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
 
+        if self.problem is not None and self.env is not None:
+            raise ConfigError("pass env or problem, not both")
+        if self.problem is None and not _env_like(self.env):
+            raise ConfigError(
+                f"env must be a name (alias, Gymnasium id, module:EnvId) or an "
+                f"env instance, got {self.env!r}"
+            )
+
         positive_int("num_particles", self.num_particles)
         if self.num_particles % 2:
             raise ConfigError(
@@ -111,17 +119,7 @@ class AgentConfig:
         if not math.isfinite(shift):
             raise ConfigError(f"reward_shift must be finite, got {shift}")
         for name in ("sigma", "learning_rate"):
-            value = getattr(self, name)
-            if isinstance(value, LinearDecay):
-                value = min(value.start, value.end)
-            if callable(value):
-                continue
-            if (
-                not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise ConfigError(f"{name} must be a positive number, got {value!r}")
+            check_rate(name, getattr(self, name))
         if self.backend not in BACKENDS:
             raise ConfigError(
                 f"unknown backend {self.backend!r}: use one of {', '.join(BACKENDS)}"
@@ -147,9 +145,12 @@ class AgentConfig:
         if (
             isinstance(self.seed, bool)
             or not isinstance(self.seed, int)
-            or self.seed < 0
+            or not 0 <= self.seed < 2**63
         ):
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+            raise ConfigError(
+                f"seed must be a non-negative integer below 2**63 (64 bits), got "
+                f"{self.seed!r}"
+            )
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int):
             raise ConfigError(
                 f"num_workers must be an integer, got {self.num_workers!r}"
@@ -176,6 +177,50 @@ class AgentConfig:
         for size in self.hidden_sizes:
             positive_int("hidden layer size", size)
         positive_int("recurrent_size", self.recurrent_size)
+
+
+# The parameters are float32: a larger step is inf, and sigma is squared.
+FLOAT32_MAX = 3.4028234663852886e38
+RATE_LIMITS = {"sigma": math.sqrt(FLOAT32_MAX), "learning_rate": FLOAT32_MAX}
+MAX_COUNT = 2**31 - 1  # JAX's int32 update and window counters
+
+
+def check_rate(name: str, value: Any) -> None:
+    """sigma or the learning rate: a positive number the float32 parameters
+    can take, a ``LinearDecay`` between two such over at most ``MAX_COUNT``
+    counts, or another schedule (a callable, unchecked)."""
+    if isinstance(value, LinearDecay):
+        check_rate(f"{name}'s decay start", value.start)
+        check_rate(f"{name}'s decay end", value.end)
+        steps = value.steps
+        if steps is not None and (
+            isinstance(steps, bool)
+            or not isinstance(steps, int)
+            or not 0 < steps <= MAX_COUNT
+        ):
+            raise ConfigError(
+                f"{name}'s decay must last 1 to {MAX_COUNT} counts (JAX's int32 "
+                f"counters), got {steps!r}"
+            )
+        return
+    if callable(value):
+        return
+    limit = RATE_LIMITS[name.split("'")[0]]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= limit
+    ):
+        raise ConfigError(
+            f"{name} must be a positive number up to {limit:.3g} (float32 "
+            f"parameters), got {value!r}"
+        )
+
+
+def _env_like(env: Any) -> bool:
+    """A name, or an object with an env's ``reset`` and ``step`` (a
+    gymnasium.Env, or a Brax env on the brax backend)."""
+    return isinstance(env, str) or (hasattr(env, "reset") and hasattr(env, "step"))
 
 
 def window_length(truncation_length: int, horizon: int, full_episodes: bool) -> int:

@@ -151,7 +151,7 @@ def load_run(path: str | Path) -> Run:
     if not metrics_file.is_file():
         raise ConfigError(f"{path} has no metrics.jsonl; is it a run directory?")
     metrics = []
-    lines = metrics_file.read_text().splitlines()
+    lines = _read_text(metrics_file).splitlines()
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -172,12 +172,23 @@ def load_run(path: str | Path) -> Run:
     config_file = path / "config.json"
     if config_file.is_file():
         try:
-            config = json.loads(config_file.read_text())
+            config = json.loads(_read_text(config_file))
         except json.JSONDecodeError:
             raise ConfigError(f"{config_file} is not valid JSON") from None
         if not isinstance(config, dict):
             raise ConfigError(f"{config_file} is not a JSON object")
     return Run(path, config, metrics)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {err.start}); is it a run directory's?"
+        ) from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from None
 
 
 def _effective_config(config: dict[str, Any]) -> dict[str, Any]:

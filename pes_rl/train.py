@@ -27,7 +27,7 @@ from pes_rl.callbacks import (
 from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
 from pes_rl.checkpoints import checkpoint_files, save_best
 from pes_rl.cli_config import ALGOS, TrainConfig, parse_config
-from pes_rl.cli_rules import preset_name, surprises
+from pes_rl.cli_rules import check_values, preset_name, surprises
 from pes_rl.envs.pool import EnvironmentWorkerError
 from pes_rl.errors import ConfigError, DiskFullError, NonFiniteError
 from pes_rl.multihost import any_process, check_same, is_main_process
@@ -54,17 +54,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     start = time.perf_counter()  # "seconds" include building envs and compiling
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algorithm {config.algo!r}: use one of {ALGOS}")
-    for name in ("total_steps", "eval_every", "eval_episodes"):
-        if getattr(config, name) <= 0:
-            raise ConfigError(f"{name} must be a positive integer")
-    for name in (
-        "checkpoint_every_updates",
-        "checkpoint_every_seconds",
-        "updates_per_call",
-    ):
-        value = getattr(config, name)
-        if value is not None and value <= 0:
-            raise ConfigError(f"{name} must be positive")
+    check_values(config, resume)
     from pes_rl.agents import ALGORITHMS
     from pes_rl.agents import load_latest as load_agent
 
@@ -127,6 +117,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         loop_state = {}
         # Only a fully built agent gets a run directory: bad input writes nothing.
         try:
+            agent.check_evaluation(2 * config.eval_episodes)  # the final one's
             claim = _together(lambda: Claim(run_dir, new=True) if main else None)
         except ConfigError:
             agent.close()

@@ -4,6 +4,7 @@ small run they train."""
 
 import os
 import threading
+import time
 
 import gymnasium as gym
 
@@ -29,7 +30,31 @@ class FailingEnv(LinearQuadraticEnv):
         return super().step(action)
 
 
+class HangingEnv(LinearQuadraticEnv):
+    """Once ``armed`` exists, the first Ray worker to reach step 30 of an
+    episode writes ``hung`` and stops answering without dying (a hung
+    simulator); its replacement finds ``hung`` and goes on."""
+
+    def __init__(self, flags: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.flags = flags
+
+    def step(self, action):
+        on_worker = "RAY_RAYLET_PID" in os.environ
+        if on_worker and self.t == 30 and os.path.exists(f"{self.flags}/armed"):
+            try:
+                open(f"{self.flags}/hung", "x").close()
+            except FileExistsError:
+                pass
+            else:
+                time.sleep(3600)
+        return super().step(action)
+
+
 gym.register("LockedToy-v0", entry_point=f"{__name__}:LockedEnv", max_episode_steps=60)
+gym.register(
+    "HangingToy-v0", entry_point=f"{__name__}:HangingEnv", max_episode_steps=60
+)
 gym.register(
     "FailingToy-v0", entry_point=f"{__name__}:FailingEnv", max_episode_steps=60
 )

@@ -91,6 +91,40 @@ def test_a_killed_worker_is_replaced_and_its_window_replayed(caplog):
     assert "replays its window from the env snapshots" in caplog.text
 
 
+def test_a_silent_worker_times_out_and_its_window_is_replayed(tmp_path, caplog):
+    """HangingToy hangs one worker in update 2 without killing it: after
+    the timeout it counts as lost, and its window is replayed."""
+    env = dict(env="HangingToy-v0", env_kwargs={"flags": str(tmp_path)})
+    expected, _ = train(PES, 2, **env)
+
+    def arm(i, agent):
+        if i == 0:  # after the first windows, which compile the policy
+            agent.loop.backend.min_timeout = 6.0
+            (tmp_path / "armed").touch()
+
+    with caplog.at_level(logging.WARNING, logger="pes_rl.envs.ray_workers"):
+        got, backend = train(PES, 2, after=arm, workers="ray", num_workers=2, **env)
+    assert (tmp_path / "hung").exists()
+    assert_same(got, expected)
+    # 6 s, or 20 slowest windows if longer (on a loaded machine)
+    assert "lost (no answer in" in caplog.text  # whichever worker hung
+    assert "replays its window from the env snapshots" in caplog.text
+
+
+def test_recurrent_policies_on_workers_match_one_process_with_a_lost_worker():
+    """The carry is per-particle state the workers hold and snapshot."""
+    recurrent = dict(policy="gru", recurrent_size=4, obs_norm=False)
+    expected, _ = train(PES, 2, **recurrent)
+
+    def kill(i, agent):
+        if i == 0:
+            ray.kill(agent.loop.backend.workers[1])
+
+    got, backend = train(PES, 2, after=kill, workers="ray", num_workers=2, **recurrent)
+    assert backend.initial_carry.size == 4
+    assert_same(got, expected)
+
+
 def test_without_snapshots_a_lost_workers_pairs_end_and_rejoin_in_phase(caplog):
     """LockedToy cannot be copied: worker 1's two pairs lose their episodes,
     report ended (PES's accumulators cleared), and sit out the rest of the

@@ -98,6 +98,11 @@ def make(spec: str, **kwargs: Any) -> Problem:
             factory = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as err:
             raise ConfigError(f"cannot load problem {spec!r}: {err}") from None
+        except Exception as err:  # the module's own code failed on import
+            raise ConfigError(
+                f"cannot load problem {spec!r}: importing {module} raised "
+                f"{type(err).__name__}: {err}"
+            ) from None
     else:
         close = difflib.get_close_matches(spec, names(), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
