@@ -136,6 +136,8 @@ PRESETS["hyperparams_digits"] = {
         "eval_every": 20_000,
     }
 }
+# learned_optimizer: with the problem's defaults (log step ln 1e-3 + 10
+# theta, MLP outputs damped by 0.1, a new task every run, training loss).
 PRESETS["learned_optimizer"] = {
     "common": {
         "num_particles": 16,

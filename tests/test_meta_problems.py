@@ -140,11 +140,13 @@ def test_hyperparameters_map_blocks_in_order():
 
 
 def test_the_learned_optimizer_starts_as_a_working_optimizer():
-    problem = LearnedOptimizer(horizon=50)
+    """It starts as Adam 1e-3, which needs more than 50 steps to cut the
+    loss by 30 % (2.30 -> 1.93 at 50, 1.02 at 150)."""
+    problem = LearnedOptimizer(horizon=150)
     theta = problem.init_params(jax.random.key(0))
     state = problem.init(jax.random.key(1))
     step, losses = jax.jit(problem.step), []
-    for k in jax.random.split(jax.random.key(2), 50):
+    for k in jax.random.split(jax.random.key(2), 150):
         state, reward, _ = step(theta, state, k)
         losses.append(-float(reward) * problem.horizon)
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
