@@ -164,7 +164,7 @@ def save_best(agent, directory: str | Path, evaluation: dict[str, Any]) -> Path:
     rotating ``ckpt-*`` files, so resumes never start from it."""
     directory = Path(directory)
     if is_main_process():
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dir(directory)
     path = directory / BEST
     agent.save(path, extra={"evaluation": evaluation})
     return path
