@@ -89,7 +89,7 @@ def test_the_readme_tensorboard_command_is_installed():
         (["--hidden-sizes", "64", "64"], "--hidden-sizes needs --policy mlp"),
         (["--backend", "gymnasium", "--brax-physics", "spring"], "brax backend only"),
         (["--backend", "gymnasium", "--updates-per-call", "4"], "brax backend only"),
-        (["--backend", "brax", "--updates-per-call", "0"], "updates_per_call"),
+        (["--backend", "brax", "--updates-per-call", "0"], "--updates-per-call must"),
         (["--num-particle", "4"], "unrecognized arguments: --num-particle"),
         (["--backend", "gymnasium", "--devices", "1"], "brax backend only"),
         (["--backend", "brax", "--async-envs"], "gymnasium backend only"),

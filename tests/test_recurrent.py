@@ -206,11 +206,6 @@ def test_a_loaded_recurrent_agent_continues_exactly(tmp_path, backend):
         agent.close()
 
 
-def test_ray_workers_refuse_recurrent_policies():
-    with pytest.raises(ConfigError, match="Ray"):
-        memory_agent("gymnasium", workers="ray", num_workers=1)
-
-
 def test_a_gru_remembers_the_cue_where_an_mlp_cannot():
     """Length 3, a few seconds: the memory experiment runs the long task."""
     returns = {}
