@@ -59,18 +59,25 @@ METHODS = ("random search", "TES", "PES", "NRES")
 SEEDS = (3, 5, 7, 11)  # the paper's
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(
+    name: str = "hyperparams_digits", doc: str = __doc__, runs=(60, 200)
+) -> argparse.Namespace:
+    """The flags of this script and of ``hyperparams_digits_paper.py``;
+    ``runs``: the default budget in inner runs, (--quick, full)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="T = 100, 1 seed")
     parser.add_argument("--out", default=None)
     parser.add_argument("--seeds", type=int, default=None, help="default 4")
     parser.add_argument(
-        "--runs", type=int, default=None, help="budget in inner runs, default 200"
+        "--runs",
+        type=int,
+        default=None,
+        help=f"budget in inner runs, default {runs[1]}",
     )
     args = parser.parse_args()
-    args.out = Path(output_dir(args.out, args.quick, "hyperparams_digits"))
+    args.out = Path(output_dir(args.out, args.quick, name))
     args.seeds = SEEDS[: args.seeds or (1 if args.quick else 4)]
-    args.runs = args.runs or (60 if args.quick else 200)
+    args.runs = args.runs or runs[args.quick is False]
     args.horizon = 100 if args.quick else 1000
     return args
 

@@ -44,8 +44,8 @@ from pathlib import Path
 import jax
 import matplotlib
 import numpy as np
+from hyperparams_digits import parse_args as shared_parse_args
 from meta_common import COLORS, inner_returns, train
-from reproduce_common import output_dir
 
 from pes_rl.problems.digits import HyperparamsDigits
 
@@ -66,25 +66,12 @@ SETTINGS = dict(
     updates_per_call=10,
 )
 METHODS = ("random search", "TES", "PES", "NRES")
-SEEDS = (3, 5, 7, 11)  # the paper's
 SCORE_RUNS = 10
 SCORE_KEY, RESCORE_KEY = jax.random.key(21), jax.random.key(22)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="T = 100, 1 seed")
-    parser.add_argument("--out", default=None)
-    parser.add_argument("--seeds", type=int, default=None, help="default 4")
-    parser.add_argument(
-        "--runs", type=int, default=None, help="budget in inner runs, default 50"
-    )
-    args = parser.parse_args()
-    args.out = Path(output_dir(args.out, args.quick, "hyperparams_digits_paper"))
-    args.seeds = SEEDS[: args.seeds or (1 if args.quick else 4)]
-    args.runs = args.runs or (20 if args.quick else 50)
-    args.horizon = 100 if args.quick else 1000
-    return args
+    return shared_parse_args("hyperparams_digits_paper", __doc__, runs=(20, 50))
 
 
 def score(problem, thetas: np.ndarray, key: jax.Array) -> np.ndarray:
