@@ -60,11 +60,14 @@ SEEDS = (3, 5, 7, 11)  # the paper's
 
 
 def parse_args(
-    name: str = "hyperparams_digits", doc: str = __doc__, runs=(60, 200)
+    name: str = "hyperparams_digits", doc: str = __doc__, runs=(60, 200), extra=None
 ) -> argparse.Namespace:
     """The flags of this script and of ``hyperparams_digits_paper.py``;
-    ``runs``: the default budget in inner runs, (--quick, full)."""
+    ``runs``: the default budget in inner runs, (--quick, full); ``extra``
+    adds a script's own flags to the parser."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--quick", action="store_true", help="T = 100, 1 seed")
     parser.add_argument("--out", default=None)
     parser.add_argument("--seeds", type=int, default=None, help="default 4")

@@ -30,6 +30,13 @@ the paper's figure running to 3M; NRES, which the paper does not train.
 
     python experiments/hyperparams_digits_paper.py           # ~15 min on 2 cores
     python experiments/hyperparams_digits_paper.py --quick   # T = 100, < 1 min
+    # longer ES budgets, against the full run's random points pooled:
+    python experiments/hyperparams_digits_paper.py --methods PES --seeds 1 --runs 1000
+    python experiments/hyperparams_digits_paper.py --methods PES NRES \
+        --outer-step preset
+
+``--outer-step preset`` replaces the paper's constant Adam 1e-2 with the
+CLI preset's step (Adam 0.03 decaying linearly to 0.003 over the budget).
 
 Writes ``hyperparams_digits_paper.png``, ``..._curves.csv`` and
 ``..._table.md`` to ``--out`` (default ``experiments/results``;
@@ -39,15 +46,19 @@ Writes ``hyperparams_digits_paper.png``, ``..._curves.csv`` and
 import argparse
 import csv
 import time
+from math import comb
 from pathlib import Path
 
 import jax
 import matplotlib
 import numpy as np
+from hyperparams_digits import PRESET
 from hyperparams_digits import parse_args as shared_parse_args
 from meta_common import COLORS, inner_returns, train
 
+from pes_rl.config import expected_windows
 from pes_rl.problems.digits import HyperparamsDigits
+from pes_rl.schedules import LinearDecay
 
 
 def logit(p: float) -> float:
@@ -71,7 +82,40 @@ SCORE_KEY, RESCORE_KEY = jax.random.key(21), jax.random.key(22)
 
 
 def parse_args() -> argparse.Namespace:
-    return shared_parse_args("hyperparams_digits_paper", __doc__, runs=(20, 50))
+    def extra(parser):
+        parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
+        parser.add_argument(
+            "--outer-step", choices=("paper", "preset"), default="paper"
+        )
+
+    args = shared_parse_args("hyperparams_digits_paper", __doc__, (20, 50), extra)
+    args.methods = [m for m in METHODS if m in args.methods]
+    # A variant writes beside the full run, never over it.
+    tags = ["preset_step"] * (args.outer_step == "preset")
+    if args.methods != list(METHODS):
+        tags += [m.lower().replace(" ", "_") for m in args.methods]
+    args.stem = "_".join(["hyperparams_digits_paper", *tags])
+    return args
+
+
+def pooled_best_of(scores: np.ndarray, draws: int) -> float:
+    """The expected best of ``draws`` points drawn without replacement from
+    the pool ``scores``: the i-th smallest is the best with probability
+    C(M-1-i, draws-1) / C(M, draws)."""
+    ranked, size = np.sort(scores), len(scores)
+    weights = [comb(size - 1 - i, draws - 1) for i in range(size - draws + 1)]
+    return float(np.dot(ranked[: len(weights)], weights) / comb(size, draws))
+
+
+def random_pool(args) -> np.ndarray | None:
+    """Every random point's score from the full run's curves (all seeds),
+    when a variant does not run random search itself."""
+    path = args.out / "hyperparams_digits_paper_curves.csv"
+    if "random search" in args.methods or not path.exists():
+        return None
+    with open(path) as f:
+        rows = [r for r in csv.DictReader(f) if r["method"] == "random search"]
+    return np.array([float(r["score"]) for r in rows])
 
 
 def score(problem, thetas: np.ndarray, key: jax.Array) -> np.ndarray:
@@ -84,9 +128,15 @@ def score(problem, thetas: np.ndarray, key: jax.Array) -> np.ndarray:
     return np.concatenate(out)
 
 
-def es_run(method: str, problem, seed: int, budget: int) -> dict:
+def es_run(method: str, problem, seed: int, budget: int, outer_step: str) -> dict:
     """Train; score theta at the start and after every tenth of the budget."""
-    run = train(method, problem, seed, budget, **SETTINGS)
+    settings = dict(SETTINGS)
+    if outer_step == "preset":  # as the CLI sizes it
+        envs = settings["num_particles"] + (method == "TES")
+        updates = expected_windows(budget, envs, settings["truncation_length"])
+        start, end = PRESET["learning_rate"], PRESET["learning_rate_final"]
+        settings["learning_rate"] = LinearDecay(start, end, updates)
+    run = train(method, problem, seed, budget, **settings)
     marks = np.linspace(0, budget, 11)
     pick = np.minimum(np.searchsorted(run["steps"], marks), len(run["steps"]) - 1)
     thetas = run["theta"][pick]
@@ -120,12 +170,13 @@ def main() -> None:
     problem = HyperparamsDigits(horizon=args.horizon, init_box=INIT_BOX)
     budget = args.runs * args.horizon
     runs = {}
-    for method in METHODS:
+    for method in args.methods:
         for seed in args.seeds:
             if method == "random search":
                 runs[method, seed] = random_search(problem, seed, args.runs)
             else:
-                runs[method, seed] = es_run(method, problem, seed, budget)
+                run = es_run(method, problem, seed, budget, args.outer_step)
+                runs[method, seed] = run
             run = runs[method, seed]
             run["best"] = np.minimum.accumulate(run["score"])
         print(f"{method} done ({time.perf_counter() - start:.0f} s)")
@@ -133,10 +184,11 @@ def main() -> None:
     rescored = score(problem, chosen, RESCORE_KEY)
     for run, value in zip(runs.values(), rescored, strict=True):
         run["rescored"] = value
-    write_curves(args.out / "hyperparams_digits_paper_curves.csv", runs)
-    table = make_table(runs, args, budget)
-    (args.out / "hyperparams_digits_paper_table.md").write_text(table)
-    plot(args.out / "hyperparams_digits_paper.png", runs, args)
+    write_curves(args.out / f"{args.stem}_curves.csv", runs)
+    pool = random_pool(args)
+    table = make_table(runs, args, budget, pool)
+    (args.out / f"{args.stem}_table.md").write_text(table)
+    plot(args.out / f"{args.stem}.png", runs, args, pool)
     print(table)
     print(f"({time.perf_counter() - start:.0f} s)")
 
@@ -147,9 +199,11 @@ def best_at(run: dict, steps: float) -> float:
     return float(run["best"][within][-1]) if within.any() else np.nan
 
 
-def make_table(runs: dict, args, budget: int) -> str:
+def make_table(runs: dict, args, budget: int, pool: np.ndarray | None) -> str:
+    step = {"paper": "Adam 1e-2, constant", "preset": "Adam 0.03 -> 0.003"}
     lines = [
-        f"The PES paper's protocol. T = {args.horizon}; budget {budget:,} inner "
+        f"The PES paper's protocol; ES outer step {step[args.outer_step]}. "
+        f"T = {args.horizon}; budget {budget:,} inner "
         f"steps per method and seed as the paper counts them (ES: training "
         f"steps; random search: T per point); seeds "
         f"{', '.join(map(str, args.seeds))}. Best-so-far: the lowest mean "
@@ -160,7 +214,7 @@ def make_table(runs: dict, args, budget: int) -> str:
         "per seed | mean | re-scored (mean) | inner steps run, scoring included |",
         "|---|---|---|---|---|---|",
     ]
-    for method in METHODS:
+    for method in args.methods:
         mine = [runs[method, seed] for seed in args.seeds]
         half = np.mean([best_at(r, budget / 2) for r in mine])
         ends = [float(r["best"][-1]) for r in mine]
@@ -168,6 +222,14 @@ def make_table(runs: dict, args, budget: int) -> str:
             f"| {method} | {half:.4f} | {', '.join(f'{x:.4f}' for x in ends)} | "
             f"{np.mean(ends):.4f} | {np.mean([r['rescored'] for r in mine]):.4f} | "
             f"{mine[0]['run_factor'] * budget:,.0f} |"
+        )
+    if pool is not None:
+        points = min(args.runs, len(pool))
+        lines.append(
+            f"\nRandom search, from the full run's {len(pool)} points pooled "
+            f"(expected best of n draws): {pooled_best_of(pool, points // 2):.4f} "
+            f"at {points // 2} points, {pooled_best_of(pool, points):.4f} at "
+            f"{points} ({points * args.horizon:,} inner steps)."
         )
     return "\n".join(lines) + "\n"
 
@@ -184,12 +246,18 @@ def write_curves(path: Path, runs: dict) -> None:
                 writer.writerow(row)
 
 
-def plot(path: Path, runs: dict, args) -> None:
+def plot(path: Path, runs: dict, args, pool: np.ndarray | None) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.8))
-    for method in METHODS:
+    if pool is not None:
+        draws = np.arange(1, min(args.runs, len(pool)) + 1)
+        expected = [pooled_best_of(pool, n) for n in draws]
+        label = f"random search (pool of {len(pool)}, expected)"
+        color = COLORS["random search"]
+        ax.plot(draws * args.horizon, expected, "--", color=color, label=label)
+    for method in args.methods:
         mine = [runs[method, seed] for seed in args.seeds]
         grid = np.unique(np.concatenate([r["steps"] for r in mine]))
         curves = np.array([[best_at(r, s) for s in grid] for r in mine])
