@@ -1,20 +1,17 @@
 """Agent classes (installed as ``pes_rl.agents``).
 
-Each agent is an estimator and a way to start windows:
-
-| agent         | estimator                 | window start                       |
-|---------------|---------------------------|------------------------------------|
-| `PES`         | `estimators.pes`          | persistent particles               |
-| `NRES`        | `estimators.nres`         | persistent particles               |
-| `TruncatedES` | `estimators.truncated_es` | shared: one state moved by theta   |
-| `FullES`      | `estimators.truncated_es` | reset: K = T, whole episodes       |
+Each agent runs one algorithm of ``pes_rl.algorithms`` (an estimator and a
+way to start windows, declared there once): ``PES``, ``NRES``,
+``TruncatedES`` and ``FullES``. ``agent_class(name)`` gives the class of
+any registered algorithm, a registered one without a class of its own too.
 """
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pes_rl import estimators
-from pes_rl.agents.es_agent import ESAgent
+from pes_rl import algorithms
+from pes_rl.agents.es_agent import ESAgent, agent_class
 from pes_rl.checkpoints import read_latest
 
 
@@ -23,16 +20,14 @@ class PES(ESAgent):
     weighted by the perturbations accumulated since the episode began.
     Unbiased."""
 
-    estimator, window_start = staticmethod(estimators.pes), "persistent"
-    algo = "pes"
+    algorithm = algorithms.PES
 
 
 class NRES(ESAgent):
     """Noise-Reuse ES (Li et al. 2023): one perturbation per episode, reused
     in every window. Unbiased, lower variance than PES."""
 
-    estimator, window_start = staticmethod(estimators.nres), "persistent"
-    algo = "nres"
+    algorithm = algorithms.NRES
 
 
 class TruncatedES(ESAgent):
@@ -40,19 +35,33 @@ class TruncatedES(ESAgent):
     from a shared state advanced with the unperturbed parameters. Biased by
     truncation, by design."""
 
-    estimator, window_start = staticmethod(estimators.truncated_es), "shared"
-    algo = "tes"
+    algorithm = algorithms.TRUNCATED_ES
 
 
 class FullES(ESAgent):
     """Full-episode ES (Salimans et al. 2017): K = horizon, every update
     starts particles from reset. Unbiased, one update per episode."""
 
-    estimator, window_start = staticmethod(estimators.truncated_es), "reset"
-    algo = "es"
+    algorithm = algorithms.FULL_ES
 
 
-ALGORITHMS = {"pes": PES, "nres": NRES, "tes": TruncatedES, "es": FullES}
+class _AgentClasses(Mapping):
+    """The agent class of each registered algorithm, by its name: a view of
+    ``pes_rl.algorithms.REGISTRY``, not a second table."""
+
+    def __getitem__(self, name: str) -> type[ESAgent]:
+        if name not in algorithms.REGISTRY:
+            raise KeyError(name)
+        return agent_class(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(algorithms.REGISTRY)
+
+    def __len__(self) -> int:
+        return len(algorithms.REGISTRY)
+
+
+ALGORITHMS = _AgentClasses()
 
 
 def load_latest(directory: str | Path, **overrides: Any):
@@ -69,5 +78,6 @@ __all__ = [
     "NRES",
     "PES",
     "TruncatedES",
+    "agent_class",
     "load_latest",
 ]

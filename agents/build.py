@@ -20,7 +20,8 @@ from jax.flatten_util import ravel_pytree
 
 from pes_rl.agents.host_loop import HostFunctions, HostLoop
 from pes_rl.agents.jax_loop import JaxEngine, JaxLoop
-from pes_rl.config import AgentConfig, make_optimizer, window_length
+from pes_rl.algorithms import Algorithm
+from pes_rl.config import AgentConfig, make_optimizer
 from pes_rl.envs.brax_problem import EnvProblem
 from pes_rl.envs.gymnasium_backend import GymnasiumBackend, pair_partners
 from pes_rl.envs.pool import UnsavableEnvError, check_copyable
@@ -118,32 +119,25 @@ class _Task:
     env_bytes: float = 0.0  # measured per Gymnasium env; 0 on the jitted engine
 
 
-def build(
-    config: AgentConfig,
-    estimator_factory: Callable,
-    window_start: str,
-    streams: KeyStreams,
-) -> Built:
-    """``window_start``: "persistent" (PES, NRES), "shared" (truncated ES:
-    one more particle runs theta and every window starts from its state) or
-    "reset" (full-episode ES: K = T)."""
-    num_envs = config.num_particles + (window_start == "shared")
+def build(config: AgentConfig, algorithm: Algorithm, streams: KeyStreams) -> Built:
+    """The loop and state of ``algorithm`` (``pes_rl.algorithms``): its
+    window start says whether one more particle runs theta (truncated ES)
+    and whether windows are whole episodes (full-episode ES: K = T)."""
+    num_envs = algorithm.num_envs(config.num_particles)
     partner = pair_partners(num_envs)
-    mean_particle = config.num_particles if window_start == "shared" else None
+    mean_particle = config.num_particles if algorithm.extra_particle else None
     if mean_particle is not None:
         partner[mean_particle] = mean_particle
-    task = _task(config, num_envs, partner, streams, window_start == "shared")
+    task = _task(config, num_envs, partner, streams, algorithm.extra_particle)
     try:
-        built = _assemble(
-            config, task, estimator_factory, window_start, streams, partner
-        )
+        built = _assemble(config, task, algorithm, streams, partner)
     except BaseException:
         if task.host is not None:  # worker processes, if any
             task.host.close()
         raise
 
     built.rebuild = lambda new_config, loop: _assemble(
-        new_config, task, estimator_factory, window_start, streams, partner, loop
+        new_config, task, algorithm, streams, partner, loop
     )
     return built
 
@@ -244,16 +238,13 @@ def _check_shared_start(make_env: Callable, config: AgentConfig) -> None:
         ) from None
 
 
-def _assemble(
-    config, task: _Task, estimator_factory, window_start, streams, partner, into=None
-):
+def _assemble(config, task: _Task, algorithm: Algorithm, streams, partner, into=None):
     """The agent's loop and state; with ``into`` (a loop built before),
     that loop's functions are replaced instead of building a new one."""
     num_envs = len(partner)
-    mean_particle = config.num_particles if window_start == "shared" else None
-    window = window_length(
-        config.truncation_length, task.horizon, window_start == "reset"
-    )
+    mean_particle = config.num_particles if algorithm.extra_particle else None
+    window = algorithm.window(config.truncation_length, task.horizon)
+    estimator_factory = algorithm.estimator
     module, problem, host = task.module, task.problem, task.host
     if module is not None:
         obs_dim = host.obs_dim if host is not None else problem.obs_dim

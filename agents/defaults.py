@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import fields
 from typing import Any
 
-from pes_rl.config import AgentConfig
+from pes_rl.config import PRESET_KEYS, AgentConfig
 from pes_rl.envs.registry import ALIASES
 from pes_rl.errors import ConfigError
 from pes_rl.presets import GENERIC, PRESETS, preset_for
@@ -21,21 +21,7 @@ from pes_rl.problems import registered_name
 from pes_rl.schedules import LinearDecay
 
 AUTO = "auto"
-# Agent arguments a preset sets; None in the agent's call takes the preset's.
-PRESET_KEYS = (
-    "num_particles",
-    "truncation_length",
-    "sigma",
-    "learning_rate",
-    "optimizer",
-    "fitness_shaping",
-    "obs_norm",
-    "reward_shift",
-    "stagger",
-    "policy",
-    "recurrent_size",
-    "env_kwargs",
-)
+__all__ = ["AUTO", "PRESET_KEYS", "agent_settings", "own_preset", "size_decays"]
 _BARE = {f.name: f.default for f in fields(AgentConfig)}
 
 

@@ -9,6 +9,7 @@ depends on which loop runs.
 """
 
 import dataclasses
+import inspect
 import math
 import numbers
 import os
@@ -22,12 +23,12 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from pes_rl import checkpoints
+from pes_rl import algorithms, checkpoints
 from pes_rl.agents.build import build
-from pes_rl.agents.defaults import agent_settings, size_decays
+from pes_rl.agents.defaults import AUTO, agent_settings, size_decays
 from pes_rl.agents.saving import check_env_given, config_to_save, particles_to_save
 from pes_rl.callbacks import as_callback, stops
-from pes_rl.config import AgentConfig, expected_windows
+from pes_rl.config import PRESET_KEYS, AgentConfig, expected_windows
 from pes_rl.envs.registry import FlatObservations
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.keys import key_streams
@@ -36,56 +37,66 @@ from pes_rl.resources import check_fits, format_bytes
 from pes_rl.train_state import TrainState, pack_state, unpack_state
 
 
+def _keywords() -> inspect.Signature:
+    """The agent's keyword arguments, AgentConfig's fields in its order:
+    None for those a preset sets (the preset's value then), "auto" for the
+    preset, AgentConfig's default for the rest."""
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for f in dataclasses.fields(AgentConfig):
+        default = None if f.name in PRESET_KEYS or f.name == "env" else f.default
+        parameters.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=AUTO if f.name == "preset" else default,
+                annotation=f.type,
+            )
+        )
+    return inspect.Signature(parameters)
+
+
+# The class declared for each algorithm, by its name (agent_class fills in
+# the others): a cache of classes, the algorithms live in pes_rl.algorithms.
+_CLASSES: dict[str, type["ESAgent"]] = {}
+
+
 class ESAgent:
-    """Base class of PES, NRES, TruncatedES and FullES (``pes_rl.agents``
-    maps each to its estimator and how its windows start)."""
+    """Base class of PES, NRES, TruncatedES and FullES: a subclass names its
+    ``algorithm`` (``pes_rl.algorithms``)."""
 
-    estimator: Any = None  # an estimator factory of pes_rl.estimators
-    window_start = "persistent"  # or "shared" (TES), "reset" (FullES)
-    algo = "pes"  # its name in presets and on the command line
+    algorithm: algorithms.Algorithm | None = None
 
-    def __init__(
-        self,
-        env: Any = None,
-        backend: str = "gymnasium",
-        policy: Any = None,
-        num_particles: int | None = None,
-        truncation_length: int | None = None,
-        horizon: int | None = None,
-        sigma: Any = None,
-        learning_rate: Any = None,
-        optimizer: Any = None,
-        fitness_shaping: str | None = None,
-        obs_norm: bool | None = None,
-        reward_shift: float | None = None,
-        stagger: bool | None = None,
-        seed: int = 0,
-        hidden_sizes: tuple[int, ...] = (32, 32),
-        recurrent_size: int | None = None,
-        policy_bias: bool | None = None,
-        env_kwargs: dict | None = None,
-        num_workers: int = 0,
-        workers: str = "processes",
-        ray_address: str | None = None,
-        updates_per_call: int = 1,
-        num_devices: int | None = None,
-        brax_physics: str | None = None,
-        problem: Any = None,
-        preset: str | None = "auto",
-    ):
-        """Arguments left None take the preset's value, else AgentConfig's:
-        ``preset`` "auto" is the env's (or Problem's) own, else "generic" (as
-        on the command line); a preset's name picks one, None none."""
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("algorithm") is not None:
+            _CLASSES.setdefault(cls.algorithm.name, cls)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        """The keyword arguments are ``pes_rl.config.AgentConfig``'s fields
+        (``help(PES)`` lists them). Those a preset sets, left None, take the
+        preset's value, else AgentConfig's: ``preset`` "auto" is the env's
+        (or Problem's) own, else "generic" (as on the command line); a
+        preset's name picks one, None none."""
+        if self.algorithm is None:
+            raise TypeError(
+                "ESAgent runs no algorithm itself: use PES, NRES, TruncatedES, "
+                "FullES or pes_rl.agents.agent_class(name)"
+            )
+        bound = ESAgent.__init__.__signature__.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        kwargs = {k: v for k, v in bound.arguments.items() if k != "self"}
+        env, problem, preset = kwargs["env"], kwargs["problem"], kwargs["preset"]
         if env is None and problem is None:
-            env = "swimmer"
-        kwargs = {k: v for k, v in locals().items() if k != "self"}
-        name, settings = agent_settings(preset, self.algo, env, problem, kwargs)
-        kwargs.update(settings, preset=name, hidden_sizes=tuple(hidden_sizes))
+            kwargs["env"] = env = "swimmer"
+        algo = self.algorithm.name
+        name, settings = agent_settings(preset, algo, env, problem, kwargs)
+        hidden_sizes = tuple(kwargs["hidden_sizes"])
+        kwargs.update(settings, preset=name, hidden_sizes=hidden_sizes)
         config = AgentConfig(**kwargs)
         config.validate()
         self.config = config
-        streams = key_streams(seed)
-        built = build(config, type(self).estimator, self.window_start, streams)
+        streams = key_streams(config.seed)
+        built = build(config, self.algorithm, streams)
         self._rebuild = built.rebuild
         self.loop, self.state, self._unravel = built.loop, built.state, built.unravel
         self.backend_name, self.env_name = built.backend_name, built.name
@@ -102,6 +113,8 @@ class ESAgent:
         self.last_eval_return = math.nan
         self._warmed_up = False
         self._said_unsavable = False  # warned that particles cannot be saved
+
+    __init__.__signature__ = _keywords()
 
     # -- the training state -------------------------------------------------
 
@@ -175,7 +188,7 @@ class ESAgent:
         truncated ES, full episodes or ``stagger=False``)."""
         windows = self.windows_per_episode
         num_pairs = self.num_particles // 2
-        if not self.config.stagger or windows == 1 or self.window_start != "persistent":
+        if not self.config.stagger or windows == 1 or not self.algorithm.persistent:
             return np.zeros(num_pairs, int)
         return (np.arange(num_pairs) * windows) // num_pairs
 
@@ -402,7 +415,7 @@ class ESAgent:
         gathered from all, and process 0 alone writes."""
         payload = {
             "format": checkpoints.FORMAT,
-            "algorithm": type(self).__name__,
+            "algorithm": self.algorithm.agent_name,
             "config": config_to_save(self.config),
             "state": unpack_state(self.state),
             "counters": {
@@ -437,7 +450,7 @@ class ESAgent:
         if saved["config"].get("problem") is not None:  # saved with env "swimmer"
             saved = {**saved, "config": {**saved["config"], "env": None}}
         if cls is ESAgent:  # the saved agent's class: PES, NRES, ...
-            cls = {c.__name__: c for c in ESAgent.__subclasses__()}[saved["algorithm"]]
+            cls = agent_class(saved["algorithm"])
         # The saved config is complete: no preset fills it again.
         agent = cls(**{**saved["config"], "preset": None, **overrides})
         preset = saved["config"].get("preset")
@@ -455,3 +468,17 @@ class ESAgent:
             setattr(agent, name, value)
         agent.loop.set_reset_key_data(saved["reset_rng"])
         return agent
+
+
+def agent_class(name: str) -> type[ESAgent]:
+    """The agent class of the registered algorithm ``name`` (``pes`` or
+    ``PES``): the one declared for it (``pes_rl.agents.PES``), else one made
+    here, named after the algorithm's agent name."""
+    algorithm = algorithms.get(name)
+    if algorithm.name not in _CLASSES:  # __init_subclass__ records it
+        type(
+            algorithm.agent_name,
+            (ESAgent,),
+            {"algorithm": algorithm, "__doc__": f"{algorithm.summary}."},
+        )
+    return _CLASSES[algorithm.name]

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pes_rl.algorithms import REGISTRY
+
 # The committed results the README shows; only full runs write here.
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -51,7 +53,7 @@ CURVE_FIELDS = (
 # Command-line fragments of other people's training jobs and test runs on a
 # shared machine.
 BUSY_MARKERS = ("pes_rl.train", "swimmer_comparison.py", "pytest")
-ALGO_NAMES = {"pes": "PES", "nres": "NRES", "tes": "TES", "es": "FullES"}
+ALGO_NAMES = {a.name: a.label for a in REGISTRY.values()}
 ALGO_COLORS = {"pes": "tab:blue", "nres": "tab:green", "tes": "tab:red", "es": "0.3"}
 
 

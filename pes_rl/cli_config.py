@@ -12,78 +12,71 @@ combination gets a ``warning:`` line on stderr.
 import argparse
 import dataclasses
 import os
-from dataclasses import dataclass, field
+import types
+from dataclasses import MISSING, dataclass
 from typing import Any
 
+from pes_rl import algorithms
 from pes_rl.cli_rules import (
     RESUMABLE,
     check_combinations,
+    check_values,
     preset_name,
     resume_values,
 )
-from pes_rl.config import expected_windows, window_length
+from pes_rl.config import (
+    AgentConfig,
+    expected_windows,
+    field_docs,
+    flag_name,
+    setting,
+)
 from pes_rl.envs.registry import default_horizon
 from pes_rl.errors import ConfigError
-from pes_rl.policies import POLICIES
 from pes_rl.presets import GENERIC, PRESETS, generic_budget, preset_algo, preset_for
 from pes_rl.problems import make as make_problem
 from pes_rl.schedules import LinearDecay
 
-ALGOS = ("pes", "nres", "tes", "es")
+
+def _cli(name: str, default: Any = MISSING, **metadata: Any):
+    """AgentConfig's field ``name`` with the command line's default (and
+    ``metadata`` added): its docstring stays AgentConfig's unless the line
+    after it gives one."""
+    base = AgentConfig.__dataclass_fields__[name]
+    factory = metadata.pop("factory", MISSING)
+    return setting(default, factory=factory, **{**base.metadata, **metadata})
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    env: str = "swimmer"
-    """Alias (swimmer, halfcheetah, hopper, walker2d, ant, linear_quadratic),
-    Gymnasium id, or module:EnvId."""
-    problem: str | None = None
-    """Train a Problem instead of an environment, on the jitted engine: a
-    registered name (linear_quadratic, influence_balancing, lr_schedule_toy)
-    or module:factory."""
-    algo: str = "pes"
-    """pes, nres, tes (truncated ES) or es (full-episode ES)."""
-    preset: str | None = None
+class TrainConfig(AgentConfig):
+    """The command line's settings: the agent's (``AgentConfig``, declared
+    there) and the run's own. The flags and ``--help`` come from the fields."""
+
+    # The agent's settings whose command-line default or meaning differs.
+    backend: str = _cli("backend", "auto")
+    workers: str | None = _cli("workers", None, choices=("ray",))
+    """ray: run whole pairs of particles on Ray workers (Gymnasium envs); the
+    results match one process bit for bit."""
+    num_workers: int | None = _cli("num_workers", None)
+    """Worker processes (or, with --workers ray, Ray workers: one CPU each;
+    default one per CPU core here)."""
+    updates_per_call: int | None = _cli("updates_per_call", None)
+    """Brax backend: updates per jitted device call; by default as many as
+    fit between two evaluations."""
+    env_kwargs: dict[str, Any] = _cli("env_kwargs", factory=dict)
+    preset: str | None = _cli("preset", None, choices=lambda: (*PRESETS, GENERIC))
     """Settings to start from: a named preset or generic; by default the
     environment's own preset, else the generic defaults."""
-    backend: str = "auto"
-    """gymnasium, brax, or auto."""
+
+    # The run's own settings.
+    algo: str = setting("pes", choices=algorithms.names)
+    """The algorithm (``pes_rl.algorithms``; --help lists them)."""
     total_steps: int = 1_000_000
     """Training env steps (warm-up included; evaluation steps not)."""
-    num_particles: int = 20
-    """N, even: N/2 antithetic pairs."""
-    truncation_length: int = 100
-    """K, env steps per window and update."""
-    horizon: int | None = None
-    """T, episode length; the environment's limit when not given."""
-    sigma: float = 0.3
-    """Perturbation standard deviation."""
-    learning_rate: float = 0.1
-    """Optimiser step size."""
     sigma_final: float | None = None
     """If given, sigma decays linearly to this value over the run."""
     learning_rate_final: float | None = None
     """If given, the learning rate decays linearly to this value over the run."""
-    optimizer: str = "sgd"
-    """sgd or adam."""
-    fitness_shaping: str = "none"
-    """none, std or centered_ranks."""
-    policy: str = "linear"
-    """linear, mlp, gru or lstm (recurrent: the carry persists across windows
-    and starts fresh with every episode)."""
-    hidden_sizes: tuple[int, ...] = (32, 32)
-    """Hidden layer sizes of the mlp policy."""
-    recurrent_size: int = 32
-    """Hidden units of the gru and lstm policies."""
-    obs_norm: bool = False
-    """Running observation normalisation."""
-    reward_shift: float = 0.0
-    """Subtracted from every training step's reward (the ARS paper's removal
-    of the survival bonus); evaluations report the env's own reward."""
-    stagger: bool = True
-    """Stagger pairs over the horizon."""
-    seed: int = 0
-    """Random seed."""
     eval_every: int = 50_000
     """Evaluate the mean policy every this many training env steps."""
     eval_episodes: int = 5
@@ -101,24 +94,6 @@ class TrainConfig:
     async_envs: bool = False
     """Step the environments in parallel: in this process and one worker
     process per other CPU core."""
-    workers: str | None = None
-    """ray: run whole pairs of particles on Ray workers (Gymnasium envs); the
-    results match one process bit for bit."""
-    num_workers: int | None = None
-    """Worker processes (or, with --workers ray, Ray workers: one CPU each;
-    default one per CPU core here)."""
-    ray_address: str | None = None
-    """With --workers ray: HOST:PORT of a running Ray cluster's head, or auto
-    (the cluster this machine joined); a local Ray instance when not given."""
-    updates_per_call: int | None = None
-    """Brax backend: updates per jitted device call; by default as many as
-    fit between two evaluations."""
-    brax_physics: str | None = None
-    """Brax backend: physics pipeline (generalized, positional, spring, mjx);
-    the environment's own default when not given."""
-    devices: int | None = None
-    """Brax backend: shard particles over this many local devices (default:
-    all that JAX sees)."""
     coordinator_address: str | None = None
     """Multi-host (Brax or --problem): HOST:PORT of process 0; with
     --num-processes and --process-id, calls jax.distributed.initialize before
@@ -134,8 +109,18 @@ class TrainConfig:
     """Also save a checkpoint every this many seconds."""
     resume: str | None = None
     """Continue the run in this directory from its newest checkpoint."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Not a flag: constructor arguments for the environment."""
+
+    def validate(self, given: Any = (), resume: bool = False) -> None:
+        """ConfigError for the first setting no run can use: the algorithm,
+        the agent's learning settings (``AgentConfig.check_settings``), the
+        run's values and, of the flags ``given``, those that cannot take
+        effect together (``pes_rl.cli_rules``). Where the work runs (workers,
+        devices) is checked once resolved, as the agent is built
+        (``AgentConfig.validate``)."""
+        algorithms.get(self.algo)
+        self.check_settings()
+        check_values(self, resume)
+        check_combinations(self, given)
 
     def agent_kwargs(self) -> dict[str, Any]:
         """The agent's arguments: flags mapped to the agent's config, decays
@@ -143,7 +128,7 @@ class TrainConfig:
         keys = (
             "backend num_particles truncation_length horizon sigma learning_rate "
             "optimizer fitness_shaping policy hidden_sizes recurrent_size obs_norm "
-            "reward_shift stagger seed brax_physics"
+            "reward_shift stagger seed brax_physics num_devices"
         ).split()
         kwargs = {k: getattr(self, k) for k in keys}
         kwargs["preset"] = self.preset  # every setting is given: a record
@@ -155,9 +140,9 @@ class TrainConfig:
             kwargs["env_kwargs"] = self.env_kwargs or None
             # None without an episode limit: building the agent says so.
             horizon = self.horizon or default_horizon(self.env) or 1
-        window = window_length(self.truncation_length, horizon, self.algo == "es")
-        envs = self.num_particles + (self.algo == "tes")
-        kwargs["num_devices"] = self.devices
+        algorithm = algorithms.get(self.algo)
+        window = algorithm.window(self.truncation_length, horizon)
+        envs = algorithm.num_envs(self.num_particles)
         kwargs["updates_per_call"] = self.updates_per_call or max(
             1, self.eval_every // max(1, envs * window)
         )
@@ -194,81 +179,63 @@ def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParse
         "has none (--env ENV --help shows what that environment gets).",
         allow_abbrev=False,
     )
-    flag_types = {
-        "total_steps": int,
-        "num_particles": int,
-        "truncation_length": int,
-        "horizon": int,
-        "sigma": float,
-        "learning_rate": float,
-        "sigma_final": float,
-        "learning_rate_final": float,
-        "reward_shift": float,
-        "seed": int,
-        "recurrent_size": int,
-        "eval_every": int,
-        "eval_episodes": int,
-        "updates_per_call": int,
-        "devices": int,
-        "num_processes": int,
-        "process_id": int,
-        "checkpoint_every_updates": int,
-        "checkpoint_every_seconds": float,
-        "num_workers": int,
-    }
-    choices = {
-        "algo": ALGOS,
-        "backend": ("gymnasium", "brax", "auto"),
-        "optimizer": ("sgd", "adam"),
-        "policy": POLICIES,
-        "fitness_shaping": ("none", "std", "centered_ranks"),
-        "brax_physics": ("generalized", "positional", "spring", "mjx"),
-        "preset": (*PRESETS, GENERIC),
-        "workers": ("ray",),
-    }
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        helptext = _DOCS.get(f.name, "").replace("%", "%%")
-        if f.name == "env_kwargs":
+    for f in sorted(dataclasses.fields(TrainConfig), key=_help_order):
+        flag = f.metadata.get("flag", f.name)
+        if flag is False:
             continue
+        flag = "--" + flag.replace("_", "-")
+        helptext = _DOCS.get(f.name, "").replace("%", "%%").replace("``", "")
+        if f.name == "algo":
+            helptext = algorithms.help_text() + "."
         if f.name == "resume":
             helptext += " Flags that may differ: " + ", ".join(
-                "--" + name.replace("_", "-") for name in RESUMABLE if name != "resume"
+                flag_name(name) for name in RESUMABLE if name != "resume"
             )
-        if f.name in ("obs_norm", "stagger", "progress", "async_envs", "wandb"):
+        default = f"(default: {_default(f, preset, preset_label)})"
+        if f.type is bool:
             parser.add_argument(
                 flag,
+                dest=f.name,
                 action=argparse.BooleanOptionalAction,
                 default=None,
-                help=f"{helptext} (default: {_default(f, preset, preset_label)})",
+                help=f"{helptext} {default}",
             )
         elif f.name == "hidden_sizes":
-            parser.add_argument(flag, type=int, nargs="+", default=None, help=helptext)
+            parser.add_argument(
+                flag, dest=f.name, type=int, nargs="+", default=None, help=helptext
+            )
         else:
+            choices = f.metadata.get("choices")
             parser.add_argument(
                 flag,
-                type=flag_types.get(f.name, str),
-                choices=choices.get(f.name),
+                dest=f.name,
+                metavar=None if choices else flag[2:].replace("-", "_").upper(),
+                type=_flag_type(f),
+                choices=choices() if callable(choices) else choices,
                 default=None,
-                help=f"{helptext} (default: {_default(f, preset, preset_label)})",
+                help=f"{helptext} {default}",
             )
     return parser
 
 
-def _field_docs() -> dict[str, str]:
-    """Field docstrings of TrainConfig, read from its source."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(TrainConfig))
-    docs, body = {}, tree.body[0].body
-    for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
+# --help lists these first: what is trained, how, and from which settings.
+_LEADING = ("env", "problem", "algo", "preset")
 
 
-_DOCS = _field_docs()
+def _help_order(f: dataclasses.Field) -> int:
+    return _LEADING.index(f.name) if f.name in _LEADING else len(_LEADING)
+
+
+def _flag_type(f: dataclasses.Field) -> type:
+    """int, float or str, from the metadata or the annotation (``int | None``
+    is int; ``Any`` is str)."""
+    if "type" in f.metadata:
+        return f.metadata["type"]
+    options = f.type.__args__ if isinstance(f.type, types.UnionType) else (f.type,)
+    return next((t for t in options if t in (int, float)), str)
+
+
+_DOCS = field_docs(TrainConfig)
 
 
 def _default(f: dataclasses.Field, preset: dict[str, Any], label: str) -> str:
@@ -316,7 +283,6 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
         if key in given and f"{key}_final" not in given:
             preset.pop(f"{key}_final", None)  # see surprises()
     config = TrainConfig(**{**preset, **given, "preset": name})
-    check_combinations(config, given)
     if name == GENERIC:  # the budget follows the particles and the window
         total = given.get("total_steps")
         if total is None:
@@ -325,6 +291,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
             )
         every = given.get("eval_every", max(1, total // 20))
         config = dataclasses.replace(config, total_steps=total, eval_every=every)
+    config.validate(given)
     return config
 
 

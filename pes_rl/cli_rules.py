@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pes_rl import algorithms
 from pes_rl.agents.defaults import preset_name
-from pes_rl.config import MAX_COUNT, expected_windows, window_length
+from pes_rl.config import MAX_COUNT, expected_windows, flag_name
 from pes_rl.errors import ConfigError
 from pes_rl.presets import GENERIC, preset_for
 
@@ -52,8 +53,9 @@ def surprises(config, warm_up_steps: int, horizon: int | None = None) -> list[st
             "one update (--no-stagger avoids it)"
         )
     elif horizon is not None:
-        envs = config.num_particles + (config.algo == "tes")
-        window = window_length(config.truncation_length, horizon, config.algo == "es")
+        algorithm = algorithms.get(config.algo)
+        envs = algorithm.num_envs(config.num_particles)
+        window = algorithm.window(config.truncation_length, horizon)
         updates = expected_windows(config.total_steps, envs, window)
         if updates < 20 and config.total_steps != preset.get("total_steps"):
             lines.append(
@@ -64,26 +66,22 @@ def surprises(config, warm_up_steps: int, horizon: int | None = None) -> list[st
     return lines
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 MAX_INT64 = 2**63 - 1  # counters and seeds are 64-bit integers
 
 
 def check_values(config, resume: bool = False) -> None:
-    """Values no run can use, whatever the other flags (the agent's own
-    settings are checked by ``AgentConfig.validate``). A resumed run's
+    """The run's values no run can use, whatever the other flags (part of
+    ``TrainConfig.validate``). A resumed run's
     horizon is the one it resolved, whatever its budget."""
     counts = (
         "total_steps eval_every eval_episodes checkpoint_every_updates "
-        "updates_per_call devices num_processes"
+        "updates_per_call num_devices num_processes"
     )
     for name in counts.split():
         value = getattr(config, name)
         if value is not None and not 0 < value <= MAX_INT64:
             raise ConfigError(
-                f"{_flag(name)} must be a positive 64-bit integer, got {value}"
+                f"{flag_name(name)} must be a positive 64-bit integer, got {value}"
             )
     seconds = config.checkpoint_every_seconds
     if seconds is not None and not seconds > 0:  # nan too
@@ -97,7 +95,8 @@ def check_values(config, resume: bool = False) -> None:
             f"{config.total_steps}: every evaluation episode would outlast "
             "the whole training run"
         )
-    window = config.horizon if config.algo == "es" else None
+    whole_episodes = algorithms.get(config.algo).whole_episodes
+    window = config.horizon if whole_episodes else None
     per_update = config.num_particles * (window or config.truncation_length)
     if per_update > 0 and config.total_steps // per_update > MAX_COUNT:
         raise ConfigError(
@@ -117,15 +116,18 @@ def check_combinations(config, given: dict[str, Any]) -> None:
         )
         for name in env_only.split():
             if name in given:
-                raise ConfigError(f"{_flag(name)} does not apply to --problem")
+                raise ConfigError(f"{flag_name(name)} does not apply to --problem")
         return
     if "hidden_sizes" in given and config.policy != "mlp":
         raise ConfigError("--hidden-sizes needs --policy mlp")
     if "recurrent_size" in given and config.policy not in ("gru", "lstm"):
         raise ConfigError("--recurrent-size needs --policy gru or lstm")
-    if config.algo == "es" and "truncation_length" in given:
-        raise ConfigError("--truncation-length does not apply to --algo es (K = T)")
-    if config.algo in ("tes", "es") and "stagger" in given:
+    algorithm = algorithms.get(config.algo)
+    if algorithm.whole_episodes and "truncation_length" in given:
+        raise ConfigError(
+            f"--truncation-length does not apply to --algo {config.algo} (K = T)"
+        )
+    if not algorithm.persistent and "stagger" in given:
         raise ConfigError(f"--stagger does not apply to --algo {config.algo}")
     from pes_rl.agents.build import resolve_backend
     from pes_rl.envs.registry import is_playground
@@ -135,15 +137,18 @@ def check_combinations(config, given: dict[str, Any]) -> None:
             "--backend does not apply to Playground envs: they run jitted"
         )
     brax = resolve_backend(config.backend) == "brax" or is_playground(config.env)
-    jitted_only = "brax_physics updates_per_call devices coordinator_address"
+    jitted_only = "brax_physics updates_per_call num_devices coordinator_address"
     for name in [*jitted_only.split(), "num_processes", "process_id"]:
         if name in given and not brax:
+            flag = flag_name(name)
             raise ConfigError(
-                f"{_flag(name)} applies to the brax backend only; add --backend brax"
+                f"{flag} applies to the brax backend only; add --backend brax"
             )
     for name in ("async_envs", "workers", "num_workers", "ray_address"):
         if name in given and brax:
-            raise ConfigError(f"{_flag(name)} applies to the gymnasium backend only")
+            raise ConfigError(
+                f"{flag_name(name)} applies to the gymnasium backend only"
+            )
     if "ray_address" in given and config.workers != "ray":
         raise ConfigError("--ray-address needs --workers ray")
     if config.workers == "ray":
@@ -162,7 +167,7 @@ RESUMABLE = (
     "workers",
     "num_workers",
     "ray_address",
-    "devices",
+    "num_devices",
     "updates_per_call",
     "checkpoint_every_updates",
     "checkpoint_every_seconds",
@@ -200,11 +205,13 @@ def resume_values(
             continue
         if name == "truncation_length":  # stored as the agent resolved it
             horizon = values.get("horizon") or value
-            value = horizon if values.get("algo") == "es" else min(value, horizon)
+            algorithm = algorithms.get(values.get("algo", "pes"))
+            value = algorithm.window(value, horizon)
         used = values.get(name, defaults[name])
         if used != value:
-            flag = "--" + name.replace("_", "-")
-            raise ConfigError(f"cannot resume with {flag} {value}: the run used {used}")
+            raise ConfigError(
+                f"cannot resume with {flag_name(name)} {value}: the run used {used}"
+            )
     for name in RESUMABLE:
         if name in given and name in defaults:
             values[name] = given[name]

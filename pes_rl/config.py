@@ -1,7 +1,20 @@
-"""Agent configuration and its validation."""
+"""The agent's settings, declared once, and their validation.
 
+``AgentConfig`` holds every setting of an agent: the agents' keyword
+arguments (``PES(sigma=...)``) are its fields, and the command line's
+``TrainConfig`` extends it with the run's own settings; its flags and
+``--help`` come from the fields, their docstrings and ``metadata``:
+
+- ``preset``: a preset sets it (an agent's None takes the preset's value);
+- ``flag``: the flag's name where it is not the field's, or False for none;
+- ``type`` / ``choices``: how the command line parses it (``choices`` may be
+  a function, read when the parser is built).
+"""
+
+import ast
+import inspect
 import math
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import flax.linen as nn
@@ -14,56 +27,61 @@ from pes_rl.schedules import LinearDecay
 
 BACKENDS = ("gymnasium", "brax", "auto")
 OPTIMIZERS = ("sgd", "adam")
+BRAX_PHYSICS = ("generalized", "positional", "spring", "mjx")
+
+
+def setting(default: Any = MISSING, *, factory: Any = MISSING, **metadata: Any):
+    """A field with the metadata the module docstring describes."""
+    return field(default=default, default_factory=factory, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     env: Any = "swimmer"
-    """Alias (swimmer, halfcheetah, ...), Gymnasium id, module:EnvId, or a gym.Env."""
-    problem: Any = None
-    """A Problem (``pes_rl.problems``) to train instead of an environment, on
-    the jitted engine; ``env`` must then be None, and ``backend`` and the
-    policy fields are unused."""
-    backend: str = "gymnasium"
+    """Alias (swimmer, halfcheetah, hopper, walker2d, ant, linear_quadratic),
+    Gymnasium id, module:EnvId, or (in Python) a gym.Env."""
+    backend: str = setting("gymnasium", choices=BACKENDS)
     """gymnasium, brax, or auto (brax when JAX sees an accelerator)."""
-    policy: Any = "linear"
-    """linear, mlp, gru, lstm, or a flax.linen.Module: one mapping observation
-    to action, a recurrent one (``initialize_carry`` and ``(carry, obs) ->
-    (carry, action)``), or a bare recurrent cell (``flax.linen.RNNCellBase``),
-    which gets an input and an output layer."""
-    num_particles: int = 20
+    policy: Any = setting("linear", preset=True, choices=POLICIES)
+    """linear, mlp, gru or lstm (recurrent: the carry persists across windows
+    and starts fresh with every episode), or (in Python) a flax.linen.Module:
+    one mapping observation to action, a recurrent one
+    (``initialize_carry`` and ``(carry, obs) -> (carry, action)``), or a bare
+    recurrent cell (``flax.linen.RNNCellBase``), which gets an input and an
+    output layer."""
+    num_particles: int = setting(20, preset=True)
     """N, the number of perturbed particles: even, N/2 antithetic pairs."""
-    truncation_length: int = 100
+    truncation_length: int = setting(100, preset=True)
     """K, environment steps per window (one optimiser step per window)."""
     horizon: int | None = None
     """T, episode length; defaults to the environment's episode limit."""
-    sigma: Any = 0.3
-    """Standard deviation of the parameter perturbations, or a schedule over
-    windows (e.g. ``pes_rl.schedules.LinearDecay``)."""
-    learning_rate: Any = 0.1
-    """Optimiser step size, or a schedule over updates."""
-    optimizer: Any = "sgd"
-    """sgd, adam, or an optax.GradientTransformation."""
-    fitness_shaping: str = "none"
+    sigma: Any = setting(0.3, preset=True, type=float)
+    """Standard deviation of the parameter perturbations (in Python also a
+    schedule over windows, e.g. ``pes_rl.schedules.LinearDecay``)."""
+    learning_rate: Any = setting(0.1, preset=True, type=float)
+    """Optimiser step size (in Python also a schedule over updates)."""
+    optimizer: Any = setting("sgd", preset=True, choices=OPTIMIZERS)
+    """sgd, adam, or (in Python) an optax.GradientTransformation."""
+    fitness_shaping: str = setting("none", preset=True, choices=FITNESS_SHAPINGS)
     """none (unbiased), std (divide by the std of window returns), or
     centered_ranks (biased)."""
-    obs_norm: bool = False
+    obs_norm: bool = setting(False, preset=True)
     """Normalise observations with running mean and std."""
-    reward_shift: float = 0.0
+    reward_shift: float = setting(0.0, preset=True)
     """Subtracted from the reward of every training step (the ARS paper's
     removal of the survival bonus); evaluations and reported episode returns
     keep the env's own reward."""
-    stagger: bool = True
+    stagger: bool = setting(True, preset=True)
     """Start pairs at offsets spread over the horizon (after an exact warm-up)."""
     seed: int = 0
     """Seed of every random choice: initial parameters, noise, reset seeds."""
     hidden_sizes: tuple[int, ...] = (32, 32)
     """Hidden layer sizes of the mlp policy."""
-    recurrent_size: int = 32
+    recurrent_size: int = setting(32, preset=True)
     """Hidden units of the gru and lstm policies."""
-    policy_bias: bool = False
-    """Give the linear policy a bias term."""
-    env_kwargs: dict | None = None
+    policy_bias: bool | None = setting(None, flag=False)
+    """Give the linear policy a bias term; None: exactly when ``obs_norm``."""
+    env_kwargs: dict | None = setting(None, preset=True, flag=False)
     """Keyword arguments for the environment's constructor."""
     num_workers: int = 0
     """0 steps the environments in this process; n > 0 splits them into n + 1
@@ -73,29 +91,33 @@ class AgentConfig:
     workers: str = "processes"
     """processes (this machine) or ray (Ray actors, any number of machines)."""
     ray_address: str | None = None
-    """Ray cluster to join (HOST:PORT or auto); a local Ray when not given."""
+    """With workers ray: HOST:PORT of a running Ray cluster's head, or auto
+    (the cluster this machine joined); a local Ray instance when not given."""
     updates_per_call: int = 1
     """Brax backend: updates run per jitted device call (an outer loop on the
     device); callbacks and evaluations happen between calls."""
-    num_devices: int | None = None
+    num_devices: int | None = setting(None, flag="devices")
     """Brax backend: shard particles over the first this many devices of
     ``jax.devices()`` (all when not given; every host's after
     ``jax.distributed.initialize``)."""
-    brax_physics: str | None = None
+    brax_physics: str | None = setting(None, choices=BRAX_PHYSICS)
     """Brax backend: physics pipeline (generalized, positional, spring, mjx);
-    the environment's default when not given."""
+    the environment's own default when not given."""
+    problem: Any = None
+    """A Problem to train instead of an environment, on the jitted engine:
+    in Python a Problem (``pes_rl.problems``), on the command line a
+    registered name (linear_quadratic, influence_balancing, lr_schedule_toy)
+    or module:factory. ``env`` is then unused (None in Python), and so are
+    ``backend`` and the policy settings."""
     preset: str | None = None
-    """The preset whose settings filled the arguments not given (a record:
-    ``pes_rl.agent_defaults`` applies it); None for none."""
+    """The preset whose settings filled the ones not given (a record:
+    ``pes_rl.agents.defaults`` applies it); None for none."""
 
     def as_kwargs(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def validate(self) -> None:
-        def positive_int(name: str, value: Any) -> None:
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-
+        """ConfigError for the first setting no agent can use."""
         if self.problem is not None and self.env is not None:
             raise ConfigError("pass env or problem, not both")
         if self.problem is None and not _env_like(self.env):
@@ -103,16 +125,20 @@ class AgentConfig:
                 f"env must be a name (alias, Gymnasium id, module:EnvId) or an "
                 f"env instance, got {self.env!r}"
             )
+        self.check_settings()
+        self.check_placement()
 
-        positive_int("num_particles", self.num_particles)
+    def check_settings(self) -> None:
+        """The values of the learning settings, each valid on its own."""
+        _positive_int("num_particles", self.num_particles)
         if self.num_particles % 2:
             raise ConfigError(
                 "num_particles must be even (antithetic pairs), "
                 f"got {self.num_particles}"
             )
-        positive_int("truncation_length", self.truncation_length)
+        _positive_int("truncation_length", self.truncation_length)
         if self.horizon is not None:
-            positive_int("horizon", self.horizon)
+            _positive_int("horizon", self.horizon)
         shift = self.reward_shift
         if isinstance(shift, bool) or not isinstance(shift, int | float):
             raise ConfigError(f"reward_shift must be a number, got {shift!r}")
@@ -151,6 +177,12 @@ class AgentConfig:
                 f"seed must be a non-negative integer below 2**63 (64 bits), got "
                 f"{self.seed!r}"
             )
+        for size in self.hidden_sizes:
+            _positive_int("hidden layer size", size)
+        _positive_int("recurrent_size", self.recurrent_size)
+
+    def check_placement(self) -> None:
+        """Where the work runs: worker processes, Ray, devices."""
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int):
             raise ConfigError(
                 f"num_workers must be an integer, got {self.num_workers!r}"
@@ -160,12 +192,12 @@ class AgentConfig:
         if self.workers not in ("processes", "ray"):
             raise ConfigError(f"unknown workers {self.workers!r}: use processes or ray")
         if self.workers == "ray":
-            positive_int("num_workers (Ray workers)", self.num_workers)
+            _positive_int("num_workers (Ray workers)", self.num_workers)
         elif self.ray_address is not None:
             raise ConfigError("ray_address needs workers='ray'")
-        positive_int("updates_per_call", self.updates_per_call)
+        _positive_int("updates_per_call", self.updates_per_call)
         if self.num_devices is not None:
-            positive_int("num_devices", self.num_devices)
+            _positive_int("num_devices", self.num_devices)
             import jax
 
             available = jax.device_count()
@@ -174,9 +206,37 @@ class AgentConfig:
                     f"num_devices is {self.num_devices} but JAX sees {available} "
                     "device(s)"
                 )
-        for size in self.hidden_sizes:
-            positive_int("hidden layer size", size)
-        positive_int("recurrent_size", self.recurrent_size)
+
+
+# The settings a preset sets; None in an agent's call takes the preset's.
+PRESET_KEYS = tuple(f.name for f in fields(AgentConfig) if f.metadata.get("preset"))
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def flag_name(name: str) -> str:
+    """The command-line flag of the setting ``name`` (``--num-devices`` is
+    ``--devices``)."""
+    found = AgentConfig.__dataclass_fields__.get(name)
+    flag = found.metadata.get("flag") if found is not None else None
+    return "--" + (flag if isinstance(flag, str) else name).replace("_", "-")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstrings of a dataclass's fields, read from its source and its
+    bases' (a subclass's docstring replaces its base's)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if "__dataclass_fields__" not in vars(klass):
+            continue
+        body = ast.parse(inspect.getsource(klass)).body[0].body
+        for node, nxt in zip(body, body[1:], strict=False):
+            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
 
 
 # The parameters are float32: a larger step is inf, and sigma is squared.
@@ -221,12 +281,6 @@ def _env_like(env: Any) -> bool:
     """A name, or an object with an env's ``reset`` and ``step`` (a
     gymnasium.Env, or a Brax env on the brax backend)."""
     return isinstance(env, str) or (hasattr(env, "reset") and hasattr(env, "step"))
-
-
-def window_length(truncation_length: int, horizon: int, full_episodes: bool) -> int:
-    """K as the agents run it: the horizon for full-episode ES, else at most
-    the horizon."""
-    return horizon if full_episodes else min(truncation_length, horizon)
 
 
 def expected_windows(total_steps: int, num_envs: int, window: int) -> int:

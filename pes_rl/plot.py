@@ -14,11 +14,11 @@ from typing import Any
 
 from pes_rl.errors import ConfigError
 from pes_rl.run_groups import (  # noqa: F401 (group_runs, Run: API here too)
-    ALGO_NAMES,
     BANDS,
     X_AXES,
     Group,
     Run,
+    algo_label,
     base_label,
     group_runs,
     load_run,
@@ -161,7 +161,7 @@ def plot_runs(
         # The labels leave out the one algorithm all lines share.
         algo = algos.pop()
         if algo is not None:
-            titles.append(ALGO_NAMES.get(algo, str(algo)))
+            titles.append(algo_label(algo))
     if any(len(g.runs) > 1 for _, groups in panels for g in groups):
         titles.append(f"line: mean over seeds, band: {BANDS[band]}")
     legend_style = {

@@ -64,13 +64,13 @@ BOOKKEEPING = (
     "workers",
     "num_workers",
     "ray_address",
-    "devices",
+    "devices",  # the name older runs recorded
+    "num_devices",
     "updates_per_call",
     "wandb",
     "wandb_project",
 )
 IGNORED_KEYS = BOOKKEEPING  # the former name
-ALGO_NAMES = {"pes": "PES", "nres": "NRES", "tes": "TES", "es": "FullES"}
 LABEL_NAMES = {
     "learning_rate": "lr",
     "learning_rate_final": "lr_final",
@@ -209,6 +209,16 @@ def _group_key(run: Run) -> str:
     return json.dumps(_effective_config(run.config), sort_keys=True)
 
 
+def algo_label(name: Any) -> str:
+    """An algorithm's name in legends (``TES`` for ``tes``); unknown names
+    as they are."""
+    # Imported here: plotting stays free of JAX unless a label needs it.
+    from pes_rl.algorithms import REGISTRY
+
+    found = REGISTRY.get(name) if isinstance(name, str) else None
+    return found.label if found is not None else str(name)
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, list):
         return "x".join(map(str, value)) if value else "[]"
@@ -219,7 +229,7 @@ def _format_value(value: Any) -> str:
 
 def _format_item(key: str, value: Any) -> str:
     if key == "algo":
-        return ALGO_NAMES.get(value, str(value))
+        return algo_label(value)
     return f"{LABEL_NAMES.get(key, key)}={_format_value(value)}"
 
 

@@ -26,8 +26,8 @@ from pes_rl.callbacks import (
 )
 from pes_rl.checkpoints import DIRECTORY as CHECKPOINT_DIR
 from pes_rl.checkpoints import checkpoint_files, save_best
-from pes_rl.cli_config import ALGOS, TrainConfig, parse_config
-from pes_rl.cli_rules import check_values, preset_name, surprises
+from pes_rl.cli_config import TrainConfig, parse_config
+from pes_rl.cli_rules import preset_name, surprises
 from pes_rl.envs.pool import EnvironmentWorkerError
 from pes_rl.errors import ConfigError, DiskFullError, NonFiniteError
 from pes_rl.multihost import any_process, check_same, is_main_process
@@ -52,10 +52,8 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     and process 0 alone writes the run directory (a resume reads its
     checkpoint on every process, so the directory must be readable there)."""
     start = time.perf_counter()  # "seconds" include building envs and compiling
-    if config.algo not in ALGOS:
-        raise ConfigError(f"unknown algorithm {config.algo!r}: use one of {ALGOS}")
-    check_values(config, resume)
-    from pes_rl.agents import ALGORITHMS
+    config.validate(resume=resume)
+    from pes_rl.agents import agent_class
     from pes_rl.agents import load_latest as load_agent
 
     main = is_main_process()
@@ -76,7 +74,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             fresh = not checkpoint_files(run_dir)  # stopped before its first
             agent, loop_state, checkpoint_path = _together(
                 lambda: (
-                    (ALGORITHMS[config.algo](**kwargs), {}, None)
+                    (agent_class(config.algo)(**kwargs), {}, None)
                     if fresh
                     else load_agent(run_dir, **overrides)
                 )
@@ -113,7 +111,7 @@ def run(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
             else default_run_dir(config.problem or config.env, config.algo, config.seed)
         )
         _together(lambda: check_new(run_dir) if main else None)
-        agent = _together(lambda: ALGORITHMS[config.algo](**kwargs))
+        agent = _together(lambda: agent_class(config.algo)(**kwargs))
         loop_state = {}
         # Only a fully built agent gets a run directory: bad input writes nothing.
         try:

@@ -6,6 +6,7 @@ import pytest
 
 from pes_rl.cli_config import parse_config
 from pes_rl.cli_rules import surprises
+from pes_rl.errors import ConfigError
 from pes_rl.presets import PRESETS
 from pes_rl.train import main
 
@@ -42,8 +43,9 @@ def test_the_generic_budget_buys_about_300_updates():
     assert config.total_steps == 1_000_000 and config.eval_every == 50_000
     config = parse_config(["--env", "Reacher-v5", "--total-steps", "12345"])
     assert config.total_steps == 12345 and config.eval_every == 617
-    config = parse_config(["--env", "Reacher-v5", "--eval-every", "0"])
-    assert config.eval_every == 0  # refused by the run, as for any preset
+    # Kept as given (not replaced by the budget's), so refused as for any preset.
+    with pytest.raises(ConfigError, match="--eval-every must be a positive"):
+        parse_config(["--env", "Reacher-v5", "--eval-every", "0"])
 
 
 def test_named_presets_take_precedence():
