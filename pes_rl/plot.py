@@ -100,17 +100,36 @@ def plot_runs(
 
     Returns the matplotlib ``Figure``. Raises ``ConfigError`` on bad input.
     """
-    # Figure without pyplot: no global backend switch and no GUI, so this
-    # works headless and does not disturb a user's interactive session.
-    from matplotlib.figure import Figure
-
     if not run_dirs:
         raise ConfigError("no run directories given")
     unique = list(dict.fromkeys(Path(p).resolve() for p in run_dirs))
     runs = [load_run(p) for p in unique]
     panels = panel_groups(runs, x, band)
+    fig, grid = _panel_grid(len(panels))
+    single = len(panels) == 1
+    entries = _draw_panels(grid, panels, _line_styles(panels), x, single, title)
+    if title and not single:
+        fig.suptitle(title)
+    handles = [line for line, _ in entries.values()]
+    labels = [base + run_count(n) for base, (_, n) in entries.items()]
+    legend_style = {
+        "title": _legend_title(runs, panels, band),
+        "fontsize": "small",
+        "title_fontsize": "small",
+    }
+    if not (single and _inside_legend(fig, grid[0, 0], handles, labels, legend_style)):
+        _outside_legend(fig, handles, labels, right=single, **legend_style)
+    if output is not None:
+        try:
+            fig.savefig(output, dpi=150)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"cannot write {output}: {err}") from None
+    return fig
 
-    # A label keeps its colour across panels, whatever its number of seeds.
+
+def _line_styles(panels) -> dict[str, dict[str, str]]:
+    """A colour and dash per label: a label keeps its colour across panels,
+    whatever its number of seeds."""
     styles: dict[str, dict[str, str]] = {}
     for group in (g for _, groups in panels for g in groups):
         base = base_label(group.label)
@@ -120,16 +139,28 @@ def plot_runs(
                 "color": f"C{i % 10}",
                 "linestyle": ("-", "--", ":", "-.")[i // 10 % 4],
             }
+    return styles
 
-    single = len(panels) == 1
-    ncols = 2 if len(panels) == 4 else min(len(panels), 3)
-    nrows = math.ceil(len(panels) / ncols)
-    size = (7, 4.5) if single else (4.8 * ncols, 3.8 * nrows)
+
+def _panel_grid(num_panels: int):
+    """A figure with a grid of ``num_panels`` axes (spare cells removed)."""
+    # Figure without pyplot: no global backend switch and no GUI, so this
+    # works headless and does not disturb a user's interactive session.
+    from matplotlib.figure import Figure
+
+    ncols = 2 if num_panels == 4 else min(num_panels, 3)
+    nrows = math.ceil(num_panels / ncols)
+    size = (7, 4.5) if num_panels == 1 else (4.8 * ncols, 3.8 * nrows)
     fig = Figure(figsize=size, layout="constrained")
     grid = fig.subplots(nrows, ncols, squeeze=False)
-    for ax in grid.ravel()[len(panels) :]:
+    for ax in grid.ravel()[num_panels:]:
         fig.delaxes(ax)
-    # Legend entries: one per label, its number of seeds over all panels.
+    return fig, grid
+
+
+def _draw_panels(grid, panels, styles, x: str, single: bool, title: str | None):
+    """Each panel's lines and bands; the legend entries, one per label with
+    its number of seeds over all panels: {label: (line, [suffixes])}."""
     entries: dict[str, tuple[Any, list[str]]] = {}
     for ax, (env, groups) in zip(grid.ravel(), panels, strict=False):
         for group in groups:
@@ -152,48 +183,37 @@ def plot_runs(
             ax.set_title(env or "no config.json")
     for ax in grid[:, 0]:
         ax.set_ylabel("evaluation return (mean policy)")
-    if title and not single:
-        fig.suptitle(title)
+    return entries
 
+
+def _legend_title(runs, panels, band: str) -> str | None:
+    """What the labels leave out: the one algorithm all lines share, and
+    what line and band mean when some line has several seeds."""
     titles = []
     algos = {r.config.get("algo") for r in runs if r.config is not None}
     if len(algos) == 1 and any(len(groups) > 1 for _, groups in panels):
-        # The labels leave out the one algorithm all lines share.
         algo = algos.pop()
         if algo is not None:
             titles.append(algo_label(algo))
     if any(len(g.runs) > 1 for _, groups in panels for g in groups):
         titles.append(f"line: mean over seeds, band: {BANDS[band]}")
-    legend_style = {
-        "title": "\n".join(titles) or None,
-        "fontsize": "small",
-        "title_fontsize": "small",
-    }
-    handles = [line for line, _ in entries.values()]
-    labels = [base + run_count(n) for base, (_, n) in entries.items()]
-    legend = None
-    if (
-        single
-        and len(labels) <= SHORT_LEGEND_ENTRIES
-        and max(map(len, labels)) <= SHORT_LEGEND_CHARS
-    ):
-        ax = grid[0, 0]
-        legend = ax.legend(handles, labels, loc="best", **legend_style)
-        _draw(fig)
-        if _covers_data(ax, legend):
-            legend.remove()
-            legend = None
-        else:  # where it was checked: "best" would search again on saving
-            corner = legend.get_window_extent().transformed(ax.transAxes.inverted())
-            legend.set_loc((corner.x0, corner.y0))
-    if legend is None:
-        _outside_legend(fig, handles, labels, right=single, **legend_style)
-    if output is not None:
-        try:
-            fig.savefig(output, dpi=150)
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"cannot write {output}: {err}") from None
-    return fig
+    return "\n".join(titles) or None
+
+
+def _inside_legend(fig, ax, handles, labels, legend_style) -> bool:
+    """A short legend inside the single panel, where it hides no data;
+    False (and no legend) when it is too long or would hide some."""
+    if len(labels) > SHORT_LEGEND_ENTRIES or max(map(len, labels)) > SHORT_LEGEND_CHARS:
+        return False
+    legend = ax.legend(handles, labels, loc="best", **legend_style)
+    _draw(fig)
+    if _covers_data(ax, legend):
+        legend.remove()
+        return False
+    # Where it was checked: "best" would search again on saving.
+    corner = legend.get_window_extent().transformed(ax.transAxes.inverted())
+    legend.set_loc((corner.x0, corner.y0))
+    return True
 
 
 class _Parser(argparse.ArgumentParser):
