@@ -43,17 +43,8 @@ class JaxEngine:
             problem, num_envs, partner, reward_shift
         )
         self.update = update
-        devices = jax.devices()[:num_devices] if num_devices else jax.devices()
-        # After jax.distributed.initialize the mesh spans every process's
-        # devices; a process without one would have no part in the calls.
-        missing = set(range(jax.process_count())) - {d.process_index for d in devices}
-        if missing:
-            raise ConfigError(
-                f"{len(devices)} devices leave process(es) {sorted(missing)} "
-                "without one: use all devices in a multi-process run"
-            )
-        self.mesh = Mesh(np.asarray(devices), ("particles",))
-        self.num_devices = len(devices)
+        self.mesh = _device_mesh(num_devices)
+        self.num_devices = self.mesh.devices.size
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
         self.by_particle = NamedSharding(self.mesh, PartitionSpec("particles"))
 
@@ -71,62 +62,13 @@ class JaxEngine:
             ts, metrics = update.finish(ts, out, learn, healthy)
             return self._constrain(carry), ts, metrics
 
-        def run(carry, ts, active, learn, num_windows):
-            """The first ``num_windows`` windows of ``active`` [U, M] and
-            ``learn`` [U]; fewer than U leaves the rest of the metrics zero."""
-            per_call = active.shape[0]
-            zeros = jnp.zeros((per_call,), jnp.float32)
-            counts = jnp.zeros((per_call,), jnp.int32)
-            buffers = UpdateMetrics(
-                grad=jnp.zeros((per_call,) + ts.theta.shape, ts.theta.dtype),
-                window_return=zeros,
-                env_steps=counts,
-                simulated_steps=counts,
-                episodes_completed=counts,
-                completed_return_sum=zeros,
-                finite=jnp.zeros((per_call,), bool),
-            )
-
-            def body(i, loop):
-                carry, ts, buffers, healthy = loop
-                # After a non-finite window nothing runs: the agent stops there.
-                carry, ts, metrics = jax.lax.cond(
-                    healthy,
-                    lambda: window(carry, ts, active[i], learn[i], healthy),
-                    lambda: (carry, ts, jax.tree.map(lambda b: b[i], buffers)),
-                )
-                buffers = jax.tree.map(
-                    lambda buf, m: buf.at[i].set(m), buffers, metrics
-                )
-                return carry, ts, buffers, healthy & metrics.finite
-
-            loop = (carry, ts, buffers, jnp.ones((), bool))
-            carry, ts, buffers, _ = jax.lax.fori_loop(0, num_windows, body, loop)
-            return carry, ts, buffers
-
         # Compiled once per number of windows per call (the shape of
         # ``learn``), ahead of time in a thread, so it overlaps other work.
-        self._run = jax.jit(run, donate_argnums=0)
+        self._run = jax.jit(_windows(window), donate_argnums=0)
         self._compiled_runs: dict[int, Future] = {}
         self.compile_seconds = 0.0  # spent compiling or waiting for a compile
         self.init_carry = jax.jit(backend.init)
-
-        def evaluate(theta, obs_stats, eval_backend, key, first_episode):
-            num_episodes = eval_backend.num_envs
-            episodes = first_episode + jnp.arange(num_episodes)
-            carry = eval_backend.start(key, episodes)
-            params = jax.vmap(unravel)(
-                jnp.broadcast_to(theta, (num_episodes,) + theta.shape)
-            )
-            _, out = eval_backend.unroll(
-                carry,
-                params,
-                update.normalizer(obs_stats),
-                eval_backend.horizon,
-                jnp.ones((num_episodes,), bool),
-            )
-            return out.returns, out.env_steps, out.finite
-
+        evaluate = _evaluation(unravel, update.normalizer)
         self._evaluate = jax.jit(evaluate, static_argnums=2)
         self.normalizer = jax.jit(update.normalizer)
         if hasattr(problem, "act"):  # (params, obs [B, O], normaliser) -> [B, A]
@@ -245,8 +187,88 @@ class JaxEngine:
         return jax.tree.map(put, carry)
 
 
+def _device_mesh(num_devices: int | None) -> Mesh:
+    """The first ``num_devices`` devices (all by default) along one
+    "particles" axis. After jax.distributed.initialize the mesh spans every
+    process's devices; a process without one would have no part in the
+    calls."""
+    devices = jax.devices()[:num_devices] if num_devices else jax.devices()
+    missing = set(range(jax.process_count())) - {d.process_index for d in devices}
+    if missing:
+        raise ConfigError(
+            f"{len(devices)} devices leave process(es) {sorted(missing)} "
+            "without one: use all devices in a multi-process run"
+        )
+    return Mesh(np.asarray(devices), ("particles",))
+
+
+def _empty_metrics(per_call: int, theta: jax.Array) -> UpdateMetrics:
+    """Zeros for ``per_call`` windows' metrics, filled as they run."""
+    zeros = jnp.zeros((per_call,), jnp.float32)
+    counts = jnp.zeros((per_call,), jnp.int32)
+    return UpdateMetrics(
+        grad=jnp.zeros((per_call,) + theta.shape, theta.dtype),
+        window_return=zeros,
+        env_steps=counts,
+        simulated_steps=counts,
+        episodes_completed=counts,
+        completed_return_sum=zeros,
+        finite=jnp.zeros((per_call,), bool),
+    )
+
+
+def _windows(window):
+    """``run``: several windows in one device call (a ``fori_loop``)."""
+
+    def run(carry, ts, active, learn, num_windows):
+        """The first ``num_windows`` windows of ``active`` [U, M] and
+        ``learn`` [U]; fewer than U leaves the rest of the metrics zero."""
+        buffers = _empty_metrics(active.shape[0], ts.theta)
+
+        def body(i, loop):
+            carry, ts, buffers, healthy = loop
+            # After a non-finite window nothing runs: the agent stops there.
+            carry, ts, metrics = jax.lax.cond(
+                healthy,
+                lambda: window(carry, ts, active[i], learn[i], healthy),
+                lambda: (carry, ts, jax.tree.map(lambda b: b[i], buffers)),
+            )
+            buffers = jax.tree.map(lambda buf, m: buf.at[i].set(m), buffers, metrics)
+            return carry, ts, buffers, healthy & metrics.finite
+
+        loop = (carry, ts, buffers, jnp.ones((), bool))
+        carry, ts, buffers, _ = jax.lax.fori_loop(0, num_windows, body, loop)
+        return carry, ts, buffers
+
+    return run
+
+
+def _evaluation(unravel, normalizer):
+    """``evaluate``: whole episodes of the mean parameters, one per env of
+    ``eval_backend`` (a static argument)."""
+
+    def evaluate(theta, obs_stats, eval_backend, key, first_episode):
+        num_episodes = eval_backend.num_envs
+        episodes = first_episode + jnp.arange(num_episodes)
+        carry = eval_backend.start(key, episodes)
+        params = jax.vmap(unravel)(
+            jnp.broadcast_to(theta, (num_episodes,) + theta.shape)
+        )
+        _, out = eval_backend.unroll(
+            carry,
+            params,
+            normalizer(obs_stats),
+            eval_backend.horizon,
+            jnp.ones((num_episodes,), bool),
+        )
+        return out.returns, out.env_steps, out.finite
+
+    return evaluate
+
+
 class JaxLoop:
-    """One agent's particles on a shared ``JaxEngine``."""
+    """One agent's particles on a shared ``JaxEngine``: the agent's
+    ``pes_rl.agents.loop.Loop`` on the jitted engine."""
 
     def __init__(self, engine: JaxEngine, resets_key: jax.Array, per_call: int):
         self.engine, self.per_call = engine, per_call
