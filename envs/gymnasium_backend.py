@@ -7,9 +7,11 @@ The envs live in a pool (``envs/pool.py``): in this process, or spread over
 worker processes that step in parallel.
 Particles are grouped in pairs (``partner[i]``) that share reset seeds and an
 episode clock; a pair's episode ends when both members are done or the clock
-reaches the horizon. Resets happen only at window boundaries.
+reaches the horizon. Resets happen only at window boundaries. These rules
+are ``pes_rl.envs.window_rules``, shared with the jitted engine.
 """
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -18,6 +20,14 @@ import numpy as np
 
 from pes_rl.envs.pool import ProcessPool, SerialPool
 from pes_rl.envs.spaces import action_decoder, observation_dim
+from pes_rl.envs.window_rules import (  # noqa: F401 (pair_partners: API here too)
+    absorb,
+    live_members,
+    members_to_reset,
+    pair_partners,
+    resets_after,
+    tick,
+)
 
 # obs -> policy outputs, or (obs, carry) -> (outputs, carry) when recurrent.
 Policy = Callable[..., Any]
@@ -57,11 +67,6 @@ def combine(results: list[WindowResult]) -> WindowResult:
 
 # ``carry``: a recurrent policy's flat carry per env (empty otherwise).
 _BOOKKEEPING = ("obs", "carry", "clock", "alive", "needs_reset", "episode_return")
-
-
-def pair_partners(num_envs: int) -> np.ndarray:
-    """Antithetic pairs sit next to each other: 0-1, 2-3, ..."""
-    return np.arange(num_envs) ^ 1
 
 
 def draw_seeds(
@@ -190,83 +195,67 @@ class GymnasiumBackend:
         ``failure``.
         """
         active = np.ones(self.num_envs, bool) if active is None else active
+        self.reset(members_to_reset(self.needs_reset, active, broadcast_from), seeds)
         if broadcast_from is not None:
-            pending = np.zeros(self.num_envs, bool)
-            pending[broadcast_from] = self.needs_reset[broadcast_from]
-            self.reset(pending, seeds)
             self.broadcast_state(broadcast_from)
-        else:
-            self.reset(self.needs_reset & active, seeds)
-
-        returns = np.zeros(self.num_envs)
-        ended = ~active
+        totals = _WindowTotals.start(active, self.obs_dim)
         running = active.copy()
-        completed = np.zeros(self.num_envs, bool)
-        env_steps, failure = 0, None
-        obs_count = np.zeros(self.num_envs, np.int64)
-        obs_sum = np.zeros((self.num_envs, self.obs_dim))
-        obs_sum_sq = np.zeros((self.num_envs, self.obs_dim))
         for step in range(num_steps):
-            live = running & self.alive
-            live_index = np.flatnonzero(live)
+            live_index = np.flatnonzero(live_members(running, self.alive))
             if live_index.size == 0:
                 break
             if collect_obs:
-                live_obs = self.obs[live_index].astype(np.float64) - center
-                obs_count[live_index] += 1
-                obs_sum[live_index] += live_obs
-                obs_sum_sq[live_index] += live_obs**2
-            if self.carry.shape[1]:
-                outputs, carry = policy(self.obs, self.carry)
-                self.carry[live_index] = carry[live_index]
-            else:
-                outputs = policy(self.obs)
-            actions = self.actions.decode(outputs)
-            rewards = np.zeros(self.num_envs)
-            obs, rewards[live_index], done = self.pool.step(
-                live_index, actions[live_index]
-            )
-            self.obs[live_index] = obs
-            self.alive[live_index[done]] = False
-            env_steps += live_index.size
-            if not (
-                np.isfinite(rewards).all() and np.isfinite(self.obs[live_index]).all()
-            ):
-                bad = next(
-                    i
-                    for i in live_index
-                    if not (np.isfinite(rewards[i]) and np.isfinite(self.obs[i]).all())
-                )
-                failure = (
-                    f"non-finite reward or observation from particle {bad} at "
-                    f"step {self.clock[bad] + 1} of its episode "
-                    f"(step {step + 1} of the window)"
-                )
+                totals.add_observations(self.obs[live_index], live_index, center)
+            rewards = self._step(policy, live_index)
+            totals.env_steps += live_index.size
+            totals.failure = self._failure(rewards, live_index, step)
+            if totals.failure is not None:
                 break
-            returns += rewards
+            totals.returns += rewards
             if self.reward_shift:
-                returns[live_index] -= self.reward_shift
+                totals.returns[live_index] -= self.reward_shift
             self.episode_return += rewards
-            self.clock[running] += 1
-            finished = running & (
-                (~self.alive & ~self.alive[self.partner]) | (self.clock >= self.horizon)
+            running, self.alive, self.clock, finished = tick(
+                running, self.alive, self.clock, self.partner, self.horizon
             )
-            if finished.any():
-                self.alive[finished] = False
-                running &= ~finished
-                ended = ended | finished
-                completed |= finished
-        self.needs_reset |= ended & active
-        return WindowResult(
-            returns=returns,
-            episode_ended=ended,
-            env_steps=env_steps,
-            completed=completed,
-            episode_returns=np.where(completed, self.episode_return, 0.0),
-            obs_count=obs_count,
-            obs_sum=obs_sum,
-            obs_sum_sq=obs_sum_sq,
-            failure=failure,
+            totals.ended |= finished
+        self.needs_reset = resets_after(self.needs_reset, totals.ended, active)
+        return totals.result(self.episode_return)
+
+    def _step(self, policy: Policy, live_index: np.ndarray) -> np.ndarray:
+        """Step the live envs with the policy's actions (carries advance for
+        them alone); the rewards of all envs, zero where not live."""
+        if self.carry.shape[1]:
+            outputs, carry = policy(self.obs, self.carry)
+            self.carry[live_index] = carry[live_index]
+        else:
+            outputs = policy(self.obs)
+        actions = self.actions.decode(outputs)
+        rewards = np.zeros(self.num_envs)
+        obs, rewards[live_index], done = self.pool.step(live_index, actions[live_index])
+        self.obs[live_index] = obs
+        live = np.zeros(self.num_envs, bool)
+        live[live_index] = True
+        done_all = np.zeros(self.num_envs, bool)
+        done_all[live_index] = done
+        self.alive = absorb(self.alive, live, done_all)
+        return rewards
+
+    def _failure(
+        self, rewards: np.ndarray, live_index: np.ndarray, step: int
+    ) -> str | None:
+        """What was not finite in this step, or None."""
+        if np.isfinite(rewards).all() and np.isfinite(self.obs[live_index]).all():
+            return None
+        bad = next(
+            i
+            for i in live_index
+            if not (np.isfinite(rewards[i]) and np.isfinite(self.obs[i]).all())
+        )
+        return (
+            f"non-finite reward or observation from particle {bad} at "
+            f"step {self.clock[bad] + 1} of its episode "
+            f"(step {step + 1} of the window)"
         )
 
     @property
@@ -276,3 +265,51 @@ class GymnasiumBackend:
 
     def close(self) -> None:
         self.pool.close()
+
+
+@dataclasses.dataclass
+class _WindowTotals:
+    """A window's sums per env, as it runs."""
+
+    returns: np.ndarray
+    ended: np.ndarray  # the pair's episode ended (or the env is idle)
+    active: np.ndarray
+    obs_count: np.ndarray
+    obs_sum: np.ndarray
+    obs_sum_sq: np.ndarray
+    env_steps: int = 0
+    failure: str | None = None
+
+    @classmethod
+    def start(cls, active: np.ndarray, obs_dim: int) -> "_WindowTotals":
+        num_envs = len(active)
+        return cls(
+            returns=np.zeros(num_envs),
+            ended=~active,
+            active=active,
+            obs_count=np.zeros(num_envs, np.int64),
+            obs_sum=np.zeros((num_envs, obs_dim)),
+            obs_sum_sq=np.zeros((num_envs, obs_dim)),
+        )
+
+    def add_observations(self, obs, live_index, center) -> None:
+        """The live envs' observations the policy is about to see."""
+        live_obs = obs.astype(np.float64) - center
+        self.obs_count[live_index] += 1
+        self.obs_sum[live_index] += live_obs
+        self.obs_sum_sq[live_index] += live_obs**2
+
+    def result(self, episode_return: np.ndarray) -> WindowResult:
+        # Completed in the window: ended, and not idle from the start.
+        completed = self.ended & self.active
+        return WindowResult(
+            returns=self.returns,
+            episode_ended=self.ended,
+            env_steps=self.env_steps,
+            completed=completed,
+            episode_returns=np.where(completed, episode_return, 0.0),
+            obs_count=self.obs_count,
+            obs_sum=self.obs_sum,
+            obs_sum_sq=self.obs_sum_sq,
+            failure=self.failure,
+        )

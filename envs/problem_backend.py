@@ -6,6 +6,7 @@ step keys (the same minibatch, the same noise) and an episode clock; a
 member whose run ends early absorbs (its state is frozen, its reward is
 zero) until the pair's run ends (both members done, or the clock reaches
 the horizon); resets happen only at window boundaries, with fresh keys.
+These rules are ``pes_rl.envs.window_rules``, shared with the host backend.
 All members are computed on every step, as vmap does: ``env_steps`` counts
 live transitions, ``simulated_steps`` every one computed.
 """
@@ -17,7 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from pes_rl.envs.gymnasium_backend import pair_partners
+from pes_rl.envs.window_rules import (
+    absorb,
+    live_members,
+    members_to_reset,
+    pair_partners,
+    resets_after,
+    tick,
+)
 from pes_rl.train_state import WindowOut
 
 
@@ -154,16 +162,24 @@ class ProblemBackend:
         estimators start them afresh. With ``broadcast_from``, only that
         member is reset and its state is then copied into all others.
         """
+        resets = members_to_reset(carry.needs_reset, active, broadcast_from)
+        carry = self.reset(carry, resets)
         if broadcast_from is not None:
-            only_source = jnp.arange(self.num_envs) == broadcast_from
-            carry = self.reset(carry, carry.needs_reset & only_source)
             carry = self.broadcast_state(carry, broadcast_from)
-        else:
-            carry = self.reset(carry, carry.needs_reset & active)
         step_key, window_key = jax.random.split(carry.step_key)
         carry = carry.replace(step_key=step_key)
+        step = self._window_step(particle_params, normalizer, window_key, collect_obs)
+        out = _empty_window(active, normalizer[0].shape[0])
+        (carry, _, out), _ = jax.lax.scan(
+            step, (carry, active, out), jnp.arange(num_steps)
+        )
+        needs_reset = resets_after(carry.needs_reset, out.episode_ended, active)
+        return carry.replace(needs_reset=needs_reset), out
+
+    def _window_step(self, particle_params, normalizer, window_key, collect_obs):
+        """The window's scan body: one step of every member, of which the
+        live ones count and change state."""
         problem, partner = self.problem, jnp.asarray(self.partner)
-        obs_mean = normalizer[0]
         step = (
             problem.step if self.observes else lambda p, s, k, _: problem.step(p, s, k)
         )
@@ -171,70 +187,81 @@ class ProblemBackend:
 
         def step(loop, t):
             carry, running, out = loop
-            live = running & carry.alive
+            live = live_members(running, carry.alive)
             keys = self._member_keys(jax.random.fold_in(window_key, t), carry.member_id)
             state, reward, done = step_all(
                 particle_params, carry.state, keys, normalizer
             )
             done = jnp.asarray(done) != 0  # bool, or Brax's float convention
             reward = jnp.where(live, reward, 0.0)
-            healthy = jnp.isfinite(reward)
-            if self.observes:
-                healthy &= jnp.isfinite(jax.vmap(problem.observation)(state)).all(-1)
-            finite = out.finite & jnp.all(~live | healthy)
-            alive = carry.alive & ~(live & done)
-            clock = carry.clock + running
-            episode_return = carry.episode_return + reward
-            finished = running & ((~alive & ~alive[partner]) | (clock >= self.horizon))
-            obs_count, obs_sum, obs_sum_sq = out.obs_count, out.obs_sum, out.obs_sum_sq
-            if collect_obs:  # centred on the normaliser's mean, for float32
-                obs = jax.vmap(problem.observation)(carry.state)
-                live_obs = jnp.where(live[:, None], obs - obs_mean, 0.0)
-                obs_count = obs_count + live.sum()
-                obs_sum = obs_sum + live_obs.sum(0)
-                obs_sum_sq = obs_sum_sq + (live_obs**2).sum(0)
-            # The shift is the estimator's alone: episode returns keep the reward.
-            shifted = reward - self.reward_shift * live if self.reward_shift else reward
-            out = WindowOut(
-                returns=out.returns + shifted,
-                episode_ended=out.episode_ended | finished,
-                env_steps=out.env_steps + live.sum(),
-                simulated_steps=out.simulated_steps + self.num_envs,
-                completed_return_sum=out.completed_return_sum
-                + jnp.where(finished, episode_return, 0.0).sum(),
-                completed_count=out.completed_count + finished.sum(),
-                obs_count=obs_count,
-                obs_sum=obs_sum,
-                obs_sum_sq=obs_sum_sq,
-                finite=finite,
+            finite = out.finite & jnp.all(~live | self._healthy(state, reward))
+            alive = absorb(carry.alive, live, done)
+            still_running, alive, clock, finished = tick(
+                running, alive, carry.clock, partner, self.horizon
             )
+            episode_return = carry.episode_return + reward
+            if collect_obs:  # what the policy saw: the states before the step
+                out = self._add_observations(out, carry.state, live, normalizer[0])
+            out = self._add_step(out, reward, live, finished, episode_return, finite)
             carry = carry.replace(
                 state=_select(live, state, carry.state),
                 clock=clock,
-                alive=alive & ~finished,
+                alive=alive,
                 episode_return=episode_return,
             )
-            return (carry, running & ~finished, out), None
+            return (carry, still_running, out), None
 
-        zero = jnp.zeros((), jnp.float32)
-        count = jnp.zeros((), jnp.int32)
-        obs_dim = obs_mean.shape[0]
-        out = WindowOut(
-            returns=jnp.zeros((self.num_envs,), jnp.float32),
-            episode_ended=~active,
-            env_steps=count,
-            simulated_steps=count,
-            completed_return_sum=zero,
-            completed_count=count,
-            obs_count=zero,
-            obs_sum=jnp.zeros((obs_dim,), jnp.float32),
-            obs_sum_sq=jnp.zeros((obs_dim,), jnp.float32),
-            finite=jnp.ones((), bool),
+        return step
+
+    def _healthy(self, state, reward: jax.Array) -> jax.Array:
+        """Per member: a finite reward and observation."""
+        healthy = jnp.isfinite(reward)
+        if self.observes:
+            healthy &= jnp.isfinite(jax.vmap(self.problem.observation)(state)).all(-1)
+        return healthy
+
+    def _add_observations(self, out: WindowOut, state, live, obs_mean) -> WindowOut:
+        """The live members' observations, centred on the normaliser's mean
+        (for float32)."""
+        obs = jax.vmap(self.problem.observation)(state)
+        live_obs = jnp.where(live[:, None], obs - obs_mean, 0.0)
+        return out._replace(
+            obs_count=out.obs_count + live.sum(),
+            obs_sum=out.obs_sum + live_obs.sum(0),
+            obs_sum_sq=out.obs_sum_sq + (live_obs**2).sum(0),
         )
-        (carry, _, out), _ = jax.lax.scan(
-            step, (carry, active, out), jnp.arange(num_steps)
+
+    def _add_step(
+        self, out: WindowOut, reward, live, finished, episode_return, finite
+    ) -> WindowOut:
+        # The shift is the estimator's alone: episode returns keep the reward.
+        shifted = reward - self.reward_shift * live if self.reward_shift else reward
+        return out._replace(
+            returns=out.returns + shifted,
+            episode_ended=out.episode_ended | finished,
+            env_steps=out.env_steps + live.sum(),
+            simulated_steps=out.simulated_steps + self.num_envs,
+            completed_return_sum=out.completed_return_sum
+            + jnp.where(finished, episode_return, 0.0).sum(),
+            completed_count=out.completed_count + finished.sum(),
+            finite=finite,
         )
-        carry = carry.replace(
-            needs_reset=carry.needs_reset | (out.episode_ended & active)
-        )
-        return carry, out
+
+
+def _empty_window(active: jax.Array, obs_dim: int) -> WindowOut:
+    """A window's sums before its first step; idle members report an ended
+    run."""
+    zero = jnp.zeros((), jnp.float32)
+    count = jnp.zeros((), jnp.int32)
+    return WindowOut(
+        returns=jnp.zeros(active.shape, jnp.float32),
+        episode_ended=~active,
+        env_steps=count,
+        simulated_steps=count,
+        completed_return_sum=zero,
+        completed_count=count,
+        obs_count=zero,
+        obs_sum=jnp.zeros((obs_dim,), jnp.float32),
+        obs_sum_sq=jnp.zeros((obs_dim,), jnp.float32),
+        finite=jnp.ones((), bool),
+    )

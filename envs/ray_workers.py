@@ -36,6 +36,7 @@ from pes_rl.envs.gymnasium_backend import (
 from pes_rl.envs.pool import EnvironmentWorkerError
 from pes_rl.envs.ray_cluster import connect, import_ray
 from pes_rl.envs.spaces import action_decoder, observation_dim
+from pes_rl.envs.window_rules import members_to_reset
 from pes_rl.errors import ConfigError
 from pes_rl.policies import ParticlePolicy, PolicySpec
 
@@ -252,21 +253,7 @@ class RayBackend:
         thetas, mean, inv_std = map(np.asarray, policy[2:])  # to send
         active = np.ones(self.num_envs, bool) if active is None else active.copy()
         active &= self.windows >= self.rejoin
-        start, owner = None, None
-        if broadcast_from is None:
-            seeds = draw_seeds(self.rng, self.needs_reset & active, self.partner)
-        else:  # truncated ES: every env starts from the extra particle's state
-            seeds = np.zeros(self.num_envs, np.int64)
-            owner = next(
-                b for b, s in enumerate(self.blocks) if s.stop > broadcast_from
-            )
-            pending = np.arange(self.num_envs) == broadcast_from
-            pending &= self.needs_reset
-            seed = draw_seeds(self.rng, pending, self.partner)[broadcast_from]
-            local = broadcast_from - self.blocks[owner].start
-            start = self._call(
-                owner, "source_state", local, int(seed) if pending.any() else None
-            )
+        seeds, start, owner = self._window_start(active, broadcast_from)
         tasks = [
             WindowTask(
                 thetas[s],
@@ -283,6 +270,29 @@ class RayBackend:
             )  # fmt: skip
             for b, s in enumerate(self.blocks)
         ]
+        results = self._run_tasks(tasks)
+        self.windows += 1
+        self.last_seconds = time.perf_counter() - began
+        return combine(results)
+
+    def _window_start(self, active: np.ndarray, broadcast_from: int | None):
+        """The reset seeds of the window (drawn here, in particle order, as
+        in one process) and, for truncated ES, the extra particle's state
+        that every env starts from, with the block that owns it."""
+        resets = members_to_reset(self.needs_reset, active, broadcast_from)
+        if broadcast_from is None:
+            return draw_seeds(self.rng, resets, self.partner), None, None
+        seeds = np.zeros(self.num_envs, np.int64)
+        owner = next(b for b, s in enumerate(self.blocks) if s.stop > broadcast_from)
+        seed = draw_seeds(self.rng, resets, self.partner)[broadcast_from]
+        local = broadcast_from - self.blocks[owner].start
+        start = self._call(
+            owner, "source_state", local, int(seed) if resets.any() else None
+        )
+        return seeds, start, owner
+
+    def _run_tasks(self, tasks: list[WindowTask]) -> list[WindowResult]:
+        """Each block's window on its worker, in block order."""
         sent = time.perf_counter()
         refs = [w.window.remote(t) for w, t in zip(self.workers, tasks, strict=True)]
         results = []
@@ -296,9 +306,7 @@ class RayBackend:
                 except self.ray.exceptions.RayError:
                     pass
             raise
-        self.windows += 1
-        self.last_seconds = time.perf_counter() - began
-        return combine(results)
+        return results
 
     def _call(self, b: int, method: str, *args):
         """A call that survives the loss of worker ``b`` (replayed)."""
