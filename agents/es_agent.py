@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from pes_rl import algorithms, checkpoints
 from pes_rl.agents.build import build
 from pes_rl.agents.defaults import AUTO, agent_settings, size_decays
+from pes_rl.agents.loop import Loop
 from pes_rl.agents.saving import check_env_given, config_to_save, particles_to_save
 from pes_rl.callbacks import as_callback, stops
 from pes_rl.config import PRESET_KEYS, AgentConfig, expected_windows
@@ -65,6 +66,7 @@ class ESAgent:
     ``algorithm`` (``pes_rl.algorithms``)."""
 
     algorithm: algorithms.Algorithm | None = None
+    loop: Loop  # HostLoop or JaxLoop, chosen once by pes_rl.agents.build
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)

@@ -33,6 +33,8 @@ class HostFunctions:
 
 
 class HostLoop:
+    """``pes_rl.agents.loop.Loop`` on Gymnasium envs."""
+
     def __init__(
         self,
         functions: HostFunctions,
