@@ -69,8 +69,10 @@ class HostLoop:
             center=np.asarray(mean, np.float64),
         )
         self.failure = result.failure
-        # Totals reduced in particle order: the same numbers however the
-        # particles were split over workers.
+        # Two result types on purpose: the backend's WindowResult is per env
+        # (numpy, so blocks of envs on Ray workers combine), the update's
+        # WindowOut holds totals. Totals reduced here in particle order: the
+        # same numbers however the particles were split over workers.
         window = WindowOut(
             returns=jnp.asarray(result.returns, jnp.float32),
             episode_ended=jnp.asarray(result.episode_ended),
