@@ -8,6 +8,7 @@ import pytest
 
 from pes_rl.agents import PES
 from pes_rl.agents.loop import Loop
+from pes_rl.problems.toys import LinearQuadratic
 
 AGENTS = Path(__file__).resolve().parent.parent / "agents"
 
@@ -44,7 +45,7 @@ def test_the_protocol_names_every_member_the_agent_uses():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"problem": "lr_schedule_toy"},  # the jitted engine
+        {"problem": LinearQuadratic()},  # the jitted engine
         {"env": "linear_quadratic", "backend": "gymnasium"},  # the host loop
     ],
 )
