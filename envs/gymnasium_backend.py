@@ -201,12 +201,13 @@ class GymnasiumBackend:
         totals = _WindowTotals.start(active, self.obs_dim)
         running = active.copy()
         for step in range(num_steps):
-            live_index = np.flatnonzero(live_members(running, self.alive))
+            live = live_members(running, self.alive)
+            live_index = np.flatnonzero(live)
             if live_index.size == 0:
                 break
             if collect_obs:
                 totals.add_observations(self.obs[live_index], live_index, center)
-            rewards = self._step(policy, live_index)
+            rewards = self._step(policy, live, live_index)
             totals.env_steps += live_index.size
             totals.failure = self._failure(rewards, live_index, step)
             if totals.failure is not None:
@@ -222,7 +223,9 @@ class GymnasiumBackend:
         self.needs_reset = resets_after(self.needs_reset, totals.ended, active)
         return totals.result(self.episode_return)
 
-    def _step(self, policy: Policy, live_index: np.ndarray) -> np.ndarray:
+    def _step(
+        self, policy: Policy, live: np.ndarray, live_index: np.ndarray
+    ) -> np.ndarray:
         """Step the live envs with the policy's actions (carries advance for
         them alone); the rewards of all envs, zero where not live."""
         if self.carry.shape[1]:
@@ -234,8 +237,6 @@ class GymnasiumBackend:
         rewards = np.zeros(self.num_envs)
         obs, rewards[live_index], done = self.pool.step(live_index, actions[live_index])
         self.obs[live_index] = obs
-        live = np.zeros(self.num_envs, bool)
-        live[live_index] = True
         done_all = np.zeros(self.num_envs, bool)
         done_all[live_index] = done
         self.alive = absorb(self.alive, live, done_all)
