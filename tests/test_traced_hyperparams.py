@@ -97,3 +97,46 @@ def test_a_sweep_on_the_host_loop_compiles_once(name):
     assert first, "the first agent compiles its update"
     assert rest == [], f"a new {name} recompiled: {rest}"
     assert len(distinct(agents)) == 4
+
+
+def old_layout(state):
+    """A state as checkpoints held it before sigma and the learning rate were
+    traced, as unpickling one gives it: no ``hyper``, a window count in the
+    estimator's state, a learning-rate schedule's count in Adam's state."""
+    import optax
+
+    from pes_rl.train_state import TrainState
+
+    saved = object.__new__(TrainState)
+    fields = {k: v for k, v in vars(state).items() if k != "hyper"}
+    est_state = object.__new__(type(state.est_state))
+    vars(est_state).update(vars(state.est_state), count=np.int32(9))
+    adam, _ = state.opt_state
+    updates = np.int32(state.hyper.updates)
+    fields.update(
+        est_state=est_state,
+        opt_state=(adam, optax.ScaleByScheduleState(count=updates)),
+    )
+    vars(saved).update(fields)
+    return saved
+
+
+def test_a_checkpoint_from_before_the_traced_hyperparameters_resumes(tmp_path, lq_pes):
+    from pes_rl import checkpoints
+
+    settings = dict(optimizer="adam", learning_rate=LinearDecay(0.01, 0.001, 6))
+    uninterrupted, stopped = lq_pes(**settings), lq_pes(**settings)
+    for _ in range(5):
+        uninterrupted.update()
+    for _ in range(3):
+        stopped.update()
+    stopped.save(tmp_path / "a.pkl")
+    saved = checkpoints.read(tmp_path / "a.pkl")
+    checkpoints.write(
+        tmp_path / "a.pkl", {**saved, "state": old_layout(saved["state"])}
+    )
+    resumed = type(stopped).load(tmp_path / "a.pkl")
+    assert int(resumed.state.hyper.updates) == 3
+    for _ in range(2):
+        resumed.update()
+    np.testing.assert_array_equal(resumed.theta, uninterrupted.theta)
