@@ -4,7 +4,8 @@ Three tasks, two loops: a Problem, or a Brax env with a Flax policy (one
 kind of Problem), runs on the jitted engine; Gymnasium envs run on the host
 loop. Compiled functions are shared by agents with the same recipe through
 bounded caches with explicit keys, so building many agents (seeds of one
-study) compiles once.
+study, or a sweep over sigma or the learning rate, which are data of the
+training state) compiles once.
 """
 
 import functools
@@ -48,7 +49,14 @@ from pes_rl.resources import (
     format_bytes,
     tree_bytes,
 )
-from pes_rl.train_state import TrainState, init_stats, make_update
+from pes_rl.schedules import compiled_in
+from pes_rl.train_state import (
+    Schedules,
+    TrainState,
+    init_stats,
+    make_hyperparams,
+    make_update,
+)
 
 
 class BoundedCache:
@@ -102,8 +110,6 @@ class Built:
     module: Any  # the policy (None for a Problem)
     problem: Any  # what the jitted engine runs (None on the host loop)
     initial_carry: np.ndarray  # [C] a recurrent policy's fresh carry, or empty
-    # rebuild(config, loop): new update functions, same shapes and envs
-    rebuild: Callable | None = None
     env_bytes: float = 0.0  # estimated memory of one env (evaluation sizes)
 
 
@@ -130,16 +136,11 @@ def build(config: AgentConfig, algorithm: Algorithm, streams: KeyStreams) -> Bui
         partner[mean_particle] = mean_particle
     task = _task(config, num_envs, partner, streams, algorithm.extra_particle)
     try:
-        built = _assemble(config, task, algorithm, streams, partner)
+        return _assemble(config, task, algorithm, streams, partner)
     except BaseException:
         if task.host is not None:  # worker processes, if any
             task.host.close()
         raise
-
-    built.rebuild = lambda new_config, loop: _assemble(
-        new_config, task, algorithm, streams, partner, loop
-    )
-    return built
 
 
 def _task(
@@ -238,9 +239,8 @@ def _check_shared_start(make_env: Callable, config: AgentConfig) -> None:
         ) from None
 
 
-def _assemble(config, task: _Task, algorithm: Algorithm, streams, partner, into=None):
-    """The agent's loop and state; with ``into`` (a loop built before),
-    that loop's functions are replaced instead of building a new one."""
+def _assemble(config, task: _Task, algorithm: Algorithm, streams, partner):
+    """The agent's loop and state."""
     num_envs = len(partner)
     mean_particle = config.num_particles if algorithm.extra_particle else None
     window = algorithm.window(config.truncation_length, task.horizon)
@@ -272,17 +272,18 @@ def _assemble(config, task: _Task, algorithm: Algorithm, streams, partner, into=
     center_obs = layer is not None and "bias" in layer
     theta, unravel = ravel_pytree(params)
     theta = theta.astype(jnp.float32)
-    tx = make_optimizer(config.optimizer, config.learning_rate)
-    estimator = estimator_factory(config.sigma, config.fitness_shaping)
+    optimizer = functools.partial(make_optimizer, config.optimizer)
+    estimator = estimator_factory(config.fitness_shaping)
+    schedules = Schedules(compiled_in(config.sigma), compiled_in(config.learning_rate))
     leaves, treedef = jax.tree.flatten(params)
+    # The structure alone: sigma and the learning rate are in the state.
     recipe = (
         treedef,
         tuple((leaf.shape, leaf.dtype) for leaf in leaves),
         _key_of(estimator_factory),
-        config.sigma,
         config.fitness_shaping,
         _key_of(config.optimizer),
-        config.learning_rate,
+        tuple(_key_of(schedule) for schedule in schedules),
         config.num_particles,
         mean_particle is not None,
         config.obs_norm,
@@ -290,21 +291,23 @@ def _assemble(config, task: _Task, algorithm: Algorithm, streams, partner, into=
     )
     state = TrainState(
         theta=theta,
-        opt_state=tx.init(theta),
+        opt_state=optimizer(0.0).init(theta),  # its layout has no step size
         est_state=estimator.init(config.num_particles, theta.shape[0]),
         obs_stats=init_stats(obs_dim),
         key=streams.noise,
+        hyper=make_hyperparams(config.sigma, config.learning_rate),
     )
 
     def update():
         return make_update(
             estimator,
-            tx,
+            optimizer,
             unravel,
             config.num_particles,
             mean_particle is not None,
             config.obs_norm,
             center_obs,
+            schedules,
         )
 
     if host is not None:
@@ -324,9 +327,6 @@ def _assemble(config, task: _Task, algorithm: Algorithm, streams, partner, into=
             backend.set_initial_carry(host.initial_carry)
             return backend
 
-        if into is not None:
-            into.fns = fns
-            return None
         loop = HostLoop(
             fns,
             host,
@@ -364,9 +364,6 @@ def _assemble(config, task: _Task, algorithm: Algorithm, streams, partner, into=
                 config.reward_shift,
             ),
         )
-        if into is not None:
-            into.engine = engine
-            return None
         loop = JaxLoop(engine, streams.resets, config.updates_per_call)
     if host is not None:
         carry = host.initial_carry

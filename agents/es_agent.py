@@ -35,7 +35,7 @@ from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.keys import key_streams
 from pes_rl.multihost import is_main_process, to_host
 from pes_rl.resources import check_fits, format_bytes
-from pes_rl.train_state import TrainState, pack_state, unpack_state
+from pes_rl.train_state import restore_state, unpack_state, with_hyperparams
 
 
 def _keywords() -> inspect.Signature:
@@ -99,7 +99,6 @@ class ESAgent:
         self.config = config
         streams = key_streams(config.seed)
         built = build(config, self.algorithm, streams)
-        self._rebuild = built.rebuild
         self.loop, self.state, self._unravel = built.loop, built.state, built.unravel
         self.backend_name, self.env_name = built.backend_name, built.name
         self.horizon, self.truncation_length = built.horizon, built.truncation_length
@@ -143,19 +142,21 @@ class ESAgent:
     @property
     def sigma(self) -> float:
         """The perturbation scale of the next window."""
-        sigma = self.config.sigma
-        if not callable(sigma):
-            return float(sigma)
-        # A replicated scalar, read here (no collective: any process may ask).
-        return float(sigma(jnp.asarray(jax.device_get(self.est_state.count))))
+        return self._rate_now(self.config.sigma)
 
     @property
     def learning_rate(self) -> float:
         """The step size of the next update (nan for a custom optimizer)."""
-        rate = self.config.learning_rate
         if isinstance(self.config.optimizer, optax.GradientTransformation):
             return math.nan
-        return float(rate(self.num_updates) if callable(rate) else rate)
+        return self._rate_now(self.config.learning_rate)
+
+    def _rate_now(self, rate) -> float:
+        """A schedule at the state's update count, its one clock."""
+        if not callable(rate):
+            return float(rate)
+        # A replicated scalar, read here (no collective: any process may ask).
+        return float(rate(jnp.asarray(jax.device_get(self.state.hyper.updates))))
 
     @property
     def compile_seconds(self) -> float | None:
@@ -289,7 +290,7 @@ class ESAgent:
         windows = expected_windows(target, self.num_envs, self.truncation_length)
         if total_env_steps > 0 and (sized := size_decays(self.config, windows)):
             self.config = sized  # decays sized by the first learn's budget
-            self._rebuild(sized, self.loop)  # new functions, same state shape
+            self.state = with_hyperparams(self.state, sized)  # data: no compile
         self.loop.prepare(self.state)
         callback.on_training_start(self)
         start_steps, start_time = self.env_steps, time.perf_counter()
@@ -457,11 +458,10 @@ class ESAgent:
         agent = cls(**{**saved["config"], "preset": None, **overrides})
         preset = saved["config"].get("preset")
         agent.config = dataclasses.replace(agent.config, preset=preset)
-        state: TrainState = pack_state(saved["state"])
+        updates = saved["counters"]["num_updates"]  # in checkpoints before hyper
+        state = restore_state(saved["state"], agent.state, updates)
         if saved.get("particles") is None:  # restart: clear the accumulators
-            state = state.replace(
-                est_state=agent.est_state.replace(count=state.est_state.count)
-            )
+            state = state.replace(est_state=agent.est_state)
         else:
             agent.loop.set_particles(saved["particles"])
             agent._warmed_up = saved["warmed_up"]

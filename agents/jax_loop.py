@@ -170,11 +170,10 @@ class JaxEngine:
         return ts.replace(
             theta=put(ts.theta, False),
             opt_state=jax.tree.map(lambda x: put(x, False), ts.opt_state),
-            est_state=jax.tree.map(lambda x: put(x, True), ts.est_state).replace(
-                count=put(ts.est_state.count, False)
-            ),
+            est_state=jax.tree.map(lambda x: put(x, True), ts.est_state),
             obs_stats=jax.tree.map(lambda x: put(x, False), ts.obs_stats),
             key=to_global(ts.key, self.replicated),
+            hyper=jax.tree.map(lambda x: put(x, False), ts.hyper),
         )
 
     def place_carry(self, carry: ProblemCarry) -> ProblemCarry:

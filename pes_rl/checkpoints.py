@@ -106,6 +106,7 @@ def _upgrade(old: dict[str, Any]) -> dict[str, Any]:
         est_state=old["est_state"],
         obs_stats=jax.tree.map(np.asarray, stats),
         key=old["key"],
+        hyper=None,  # the agent's own, with num_updates (restore_state)
     )
     counters = ("env_steps", "simulated_steps", "eval_env_steps", "num_updates")
     return {

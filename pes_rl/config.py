@@ -57,7 +57,7 @@ class AgentConfig:
     """T, episode length; defaults to the environment's episode limit."""
     sigma: Any = setting(0.3, preset=True, type=float)
     """Standard deviation of the parameter perturbations (in Python also a
-    schedule over windows, e.g. ``pes_rl.schedules.LinearDecay``)."""
+    schedule over optimiser updates, e.g. ``pes_rl.schedules.LinearDecay``)."""
     learning_rate: Any = setting(0.1, preset=True, type=float)
     """Optimiser step size (in Python also a schedule over updates)."""
     optimizer: Any = setting("sgd", preset=True, choices=OPTIMIZERS)

@@ -10,10 +10,11 @@ Symbols follow the PES paper: ``sigma`` is the perturbation scale, ``eps`` a
 particle's perturbation for the current window, and the weight w_i of its
 window return is xi (PES: the sum of its perturbations since its episode
 began) or eps. The ascent direction on expected return is
-``g = sum_i w_i R_i / (N sigma^2)``. ``sigma`` may follow a schedule over
-windows; the state then keeps ``score = sum eps / sigma_w^2`` over the same
-windows (Stein's lemma per window), which is ``w / sigma^2`` for a constant
-sigma, and ``g = sum_i score_i R_i / N``.
+``g = sum_i w_i R_i / (N sigma^2)``. ``sigma`` is an argument of each
+``ask`` (as evosax passes its params), so it may change from window to
+window without recompiling; the state keeps ``score = sum eps / sigma_w^2``
+over the windows (Stein's lemma per window), which is ``w / sigma^2`` for a
+constant sigma, and ``g = sum_i score_i R_i / N``.
 
 Particles come in antithetic pairs laid out next to each other: particle 2j
 uses +eps_j and particle 2j+1 uses -eps_j. The four estimators differ only in
@@ -29,7 +30,6 @@ from flax import struct
 
 FitnessShaping = Literal["none", "std", "centered_ranks"]
 FITNESS_SHAPINGS = ("none", "std", "centered_ranks")
-Schedule = float | Callable[[jax.Array], jax.Array]  # window count -> value
 
 
 @struct.dataclass
@@ -37,20 +37,22 @@ class EstimatorState:
     eps: jax.Array  # [N, D] perturbation used in the current window
     score: jax.Array  # [N, D] weight / sigma^2: sum eps/sigma^2 (PES) or eps/sigma^2
     redraw: jax.Array  # [N] bool, draw a fresh eps at the next ask
-    count: jax.Array  # [] int, windows asked so far (drives a sigma schedule)
 
 
 class Estimator(NamedTuple):
-    """A bundle of pure functions closed over the estimator's hyperparameters.
+    """A bundle of pure functions closed over the estimator's structure (its
+    switches and fitness shaping); sigma is an argument.
 
-    ``init(num_particles, dim)`` makes the state; ``ask(key, state)`` draws the
-    perturbations of the next window into ``state.eps``; ``tell(state, returns,
-    episode_ended)`` returns the ascent direction and the state for the next
-    window, clearing what an ended episode invalidates.
+    ``init(num_particles, dim)`` makes the state; ``ask(key, state, sigma,
+    inverse_variance=None)`` draws the perturbations of the next window into
+    ``state.eps`` (``inverse_variance``, 1 / sigma^2, may be given as taken
+    elsewhere); ``tell(state, returns, episode_ended)`` returns the ascent
+    direction and the state for the next window, clearing what an ended
+    episode invalidates.
     """
 
     init: Callable[[int, int], EstimatorState]
-    ask: Callable[[jax.Array, EstimatorState], EstimatorState]
+    ask: Callable[..., EstimatorState]
     tell: Callable[
         [EstimatorState, jax.Array, jax.Array], tuple[jax.Array, EstimatorState]
     ]
@@ -78,7 +80,6 @@ def shape_fitness(returns: jax.Array, shaping: FitnessShaping) -> jax.Array:
 
 def make_estimator(
     *,
-    sigma: Schedule,
     accumulate: bool,
     reuse_noise: bool,
     fitness_shaping: FitnessShaping = "none",
@@ -94,27 +95,22 @@ def make_estimator(
             eps=zeros,
             score=zeros,
             redraw=jnp.ones((num_particles,), bool),
-            count=jnp.zeros((), jnp.int32),
         )
 
-    def ask(key: jax.Array, state: EstimatorState) -> EstimatorState:
+    def ask(key, state: EstimatorState, sigma, inverse_variance=None):
         num_particles, dim = state.eps.shape
-        sigma_now = sigma(state.count) if callable(sigma) else sigma
-        half = sigma_now * jax.random.normal(key, (num_particles // 2, dim))
+        if inverse_variance is None:
+            inverse_variance = 1.0 / sigma**2
+        half = sigma * jax.random.normal(key, (num_particles // 2, dim))
         fresh = jnp.stack([half, -half], axis=1).reshape(num_particles, dim)
         if reuse_noise:  # an episode keeps its eps and the sigma it was drawn with
             redraw = state.redraw[:, None]
             eps = jnp.where(redraw, fresh, state.eps)
-            score = jnp.where(redraw, fresh / sigma_now**2, state.score)
+            score = jnp.where(redraw, fresh * inverse_variance, state.score)
         else:
             eps = fresh
-            score = fresh / sigma_now**2 + (state.score if accumulate else 0.0)
-        return EstimatorState(
-            eps=eps,
-            score=score,
-            redraw=jnp.zeros_like(state.redraw),
-            count=state.count + 1,
-        )
+            score = fresh * inverse_variance + (state.score if accumulate else 0.0)
+        return EstimatorState(eps=eps, score=score, redraw=jnp.zeros_like(state.redraw))
 
     def tell(state: EstimatorState, returns: jax.Array, episode_ended: jax.Array):
         fitness = shape_fitness(returns.astype(jnp.float32), fitness_shaping)
@@ -128,25 +124,22 @@ def make_estimator(
     return Estimator(init=init, ask=ask, tell=tell)
 
 
-def pes(sigma: Schedule, fitness_shaping: FitnessShaping = "none") -> Estimator:
+def pes(fitness_shaping: FitnessShaping = "none") -> Estimator:
     return make_estimator(
-        sigma=sigma, accumulate=True, reuse_noise=False, fitness_shaping=fitness_shaping
+        accumulate=True, reuse_noise=False, fitness_shaping=fitness_shaping
     )
 
 
-def nres(sigma: Schedule, fitness_shaping: FitnessShaping = "none") -> Estimator:
+def nres(fitness_shaping: FitnessShaping = "none") -> Estimator:
     return make_estimator(
-        sigma=sigma, accumulate=False, reuse_noise=True, fitness_shaping=fitness_shaping
+        accumulate=False, reuse_noise=True, fitness_shaping=fitness_shaping
     )
 
 
-def truncated_es(
-    sigma: Schedule, fitness_shaping: FitnessShaping = "none"
-) -> Estimator:
+def truncated_es(fitness_shaping: FitnessShaping = "none") -> Estimator:
     """TES and FullES share this rule; they differ in how the backend runs
     windows (a shared start state, or whole episodes from reset)."""
     return make_estimator(
-        sigma=sigma,
         accumulate=False,
         reuse_noise=False,
         fitness_shaping=fitness_shaping,

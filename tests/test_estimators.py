@@ -22,14 +22,13 @@ def state(weight, sigma, eps=None):
         eps=weight if eps is None else jnp.asarray(eps, jnp.float32),
         score=weight / sigma**2,
         redraw=jnp.zeros(weight.shape[0], bool),
-        count=jnp.zeros((), jnp.int32),
     )
 
 
 def test_tell_is_weighted_sum_over_n_sigma_squared():
     # g = (xi_0 R_0 + xi_1 R_1) / (N sigma^2) with sigma = 0.5, N = 2:
     # ((1, 2) * 3 + (-1, -2) * 1) / 0.5 = (2, 4) / 0.5 = (4, 8)
-    grad, _ = pes(0.5).tell(
+    grad, _ = pes().tell(
         state([[1.0, 2.0], [-1.0, -2.0]], 0.5),
         jnp.array([3.0, 1.0]),
         jnp.array([False, False]),
@@ -38,8 +37,8 @@ def test_tell_is_weighted_sum_over_n_sigma_squared():
 
 
 def test_ask_draws_antithetic_pairs_scaled_by_sigma():
-    estimator = truncated_es(0.3)
-    s = estimator.ask(jax.random.key(0), estimator.init(4, 3))
+    estimator = truncated_es()
+    s = estimator.ask(jax.random.key(0), estimator.init(4, 3), 0.3)
     np.testing.assert_allclose(s.eps[1], -s.eps[0])
     np.testing.assert_allclose(s.eps[3], -s.eps[2])
     z = jax.random.normal(jax.random.key(0), (2, 3))
@@ -47,10 +46,10 @@ def test_ask_draws_antithetic_pairs_scaled_by_sigma():
 
 
 def test_pes_accumulates_until_the_episode_ends():
-    estimator = pes(1.0)
+    estimator = pes()
     s = estimator.init(2, 2)
-    s1 = estimator.ask(jax.random.key(1), s)
-    s2 = estimator.ask(jax.random.key(2), s1)
+    s1 = estimator.ask(jax.random.key(1), s, 1.0)
+    s2 = estimator.ask(jax.random.key(2), s1, 1.0)
     np.testing.assert_allclose(s2.score, s1.eps + s2.eps, rtol=1e-6)
     # xi includes this window's eps, and the weight used is xi, not eps:
     # R = (1, 0) gives g = xi_0 / 2.
@@ -60,19 +59,19 @@ def test_pes_accumulates_until_the_episode_ends():
     # The episode ends: the accumulator restarts from the next window's eps.
     _, s4 = estimator.tell(s3, jnp.array([1.0, 0.0]), jnp.array([True, True]))
     np.testing.assert_allclose(s4.score, 0.0)
-    s5 = estimator.ask(jax.random.key(3), s4)
+    s5 = estimator.ask(jax.random.key(3), s4, 1.0)
     np.testing.assert_allclose(s5.score, s5.eps)
 
 
 def test_nres_reuses_noise_within_an_episode_and_redraws_after():
-    estimator = nres(1.0)
-    s1 = estimator.ask(jax.random.key(1), estimator.init(2, 2))
+    estimator = nres()
+    s1 = estimator.ask(jax.random.key(1), estimator.init(2, 2), 1.0)
     _, s1 = estimator.tell(s1, jnp.array([1.0, 2.0]), jnp.array([False, False]))
-    s2 = estimator.ask(jax.random.key(2), s1)
+    s2 = estimator.ask(jax.random.key(2), s1, 1.0)
     np.testing.assert_allclose(s2.eps, s1.eps)
     np.testing.assert_allclose(s2.score, s1.eps)  # the weight is eps, never a sum
     _, s2 = estimator.tell(s2, jnp.array([1.0, 2.0]), jnp.array([True, True]))
-    s3 = estimator.ask(jax.random.key(3), s2)
+    s3 = estimator.ask(jax.random.key(3), s2, 1.0)
     assert not np.allclose(s3.eps, s1.eps)
 
 
@@ -81,7 +80,7 @@ def test_weight_is_this_windows_eps(make):
     # R = (2, 4), eps = +-(0.5, -1), sigma = 0.5:
     # g = ((0.5, -1) * 2 + (-0.5, 1) * 4) / (2 * 0.25) = (-1, 2) / 0.5 = (-2, 4)
     eps = [[0.5, -1.0], [-0.5, 1.0]]
-    grad, _ = make(0.5).tell(
+    grad, _ = make().tell(
         state(eps, 0.5), jnp.array([2.0, 4.0]), jnp.array([False, False])
     )
     np.testing.assert_allclose(grad, [-2.0, 4.0])
@@ -101,9 +100,10 @@ def test_fitness_shaping():
 
 
 def test_sigma_schedule_weights_each_window_by_its_own_sigma():
-    estimator = pes(LinearDecay(start=1.0, end=0.5, steps=1))
-    s1 = estimator.ask(jax.random.key(1), estimator.init(2, 2))
-    s2 = estimator.ask(jax.random.key(2), s1)
+    estimator = pes()
+    decay = LinearDecay(start=1.0, end=0.5, steps=1)
+    s1 = estimator.ask(jax.random.key(1), estimator.init(2, 2), decay(0))
+    s2 = estimator.ask(jax.random.key(2), s1, decay(1))
     z = jax.random.normal(jax.random.key(2), (1, 2))[0]
     np.testing.assert_allclose(s2.eps[0], 0.5 * z, rtol=1e-6)
     np.testing.assert_allclose(s2.score, s1.eps / 1.0 + s2.eps / 0.25, rtol=1e-6)

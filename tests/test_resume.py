@@ -238,7 +238,7 @@ def test_load_restarts_episodes_when_an_env_cannot_be_saved(lq_pes, tmp_path):
         agent.env_steps,
         agent.num_updates,
     )
-    assert int(restored.est_state.count) == int(agent.est_state.count)
+    assert int(restored.state.hyper.updates) == int(agent.state.hyper.updates)
     assert not np.asarray(restored.est_state.score).any()  # accumulators cleared
     assert os.path.getsize(tmp_path / "a.pkl") > 0
     restored.update()  # a new staggered warm-up, then an update

@@ -129,7 +129,7 @@ def test_naive_offset_without_perturbed_warm_up_is_biased():
     for seed in range(NUM_SEEDS):
         agent = make_agent(PES, seed, stagger=False)
         agent.update()  # window 0 of every pair
-        _, est_state = estimators.pes(SIGMA).tell(  # drop the accumulated noise
+        _, est_state = estimators.pes().tell(  # drop the accumulated noise
             agent.est_state,
             jnp.zeros(NUM_PARTICLES),
             jnp.ones(NUM_PARTICLES, bool),
