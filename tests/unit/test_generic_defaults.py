@@ -1,6 +1,6 @@
 """Generic defaults for environments without a named preset: scale-free
 settings, a budget from the horizon, and warnings for flags unlikely to
-learn. Their learning claim is in the slow tier (test_slow.py)."""
+learn. Their learning claim is in the slow tier (e2e/test_slow.py)."""
 
 import pytest
 
@@ -60,7 +60,7 @@ def test_named_presets_take_precedence():
 def test_problems_without_a_preset_get_them_without_obs_norm():
     # The factory is not called while parsing (it may start JAX before a
     # multi-process run initialises it), so the budget is TrainConfig's.
-    config = parse_config(["--problem", "tests.custom_problem:make"])
+    config = parse_config(["--problem", "custom_problem:make"])
     assert config.preset == "generic" and config.optimizer == "adam"
     assert config.obs_norm is False and config.total_steps == 1_000_000
 

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 from pes_rl.envs import CueMemoryEnv, LinearQuadraticEnv
 
-EXPERIMENTS = Path(__file__).parent.parent / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
 def test_shipped_environments_pass_check_env():

@@ -1,4 +1,4 @@
-"""Slow tier (``pytest -m slow``): the main job's learning claim on Swimmer."""
+"""Slow tier (``pytest -m slow tests``): the main job's learning claim on Swimmer."""
 
 import math
 

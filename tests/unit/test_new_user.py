@@ -1,51 +1,11 @@
-"""What a new user trips over: run directories shared by two runs, presets
-by env id, the TensorBoard command, and flags that would do nothing."""
-
-import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+"""What a new user trips over: run directory names, presets by env id, and
+flags that would do nothing (the subprocess ones: e2e/test_new_user_processes.py)."""
 
 import pytest
 
 from pes_rl.cli_config import parse_config
 from pes_rl.run_dir import default_run_dir
 from pes_rl.train import main
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def train(*args):
-    return subprocess.Popen(
-        [sys.executable, "-m", "pes_rl.train", "--no-progress", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def test_two_runs_started_together_into_one_directory(tmp_path):
-    run_dir = tmp_path / "same"
-    flags = ["--env", "linear_quadratic", "--total-steps", "6000"]
-    flags += ["--eval-every", "2000", "--run-dir", str(run_dir)]
-    processes = {algo: train(*flags, "--algo", algo) for algo in ("pes", "nres")}
-    outcomes = {algo: (p.wait(timeout=120), p.communicate()[1]) for algo, p in
-                processes.items()}  # fmt: skip
-    assert sorted(code for code, _ in outcomes.values()) == [0, 2], outcomes
-    winner = next(algo for algo, (code, _) in outcomes.items() if code == 0)
-    loser_err = next(err for code, err in outcomes.values() if code == 2)
-    last = loser_err.strip().splitlines()[-1]
-    assert last.startswith("error: run directory") and (
-        "in use by another run" in last or "not empty" in last
-    ), loser_err
-    # The directory holds the winner's run alone.
-    assert json.loads((run_dir / "config.json").read_text())["algo"] == winner
-    lines = [
-        json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()
-    ]
-    steps = [line["env_steps"] for line in lines]
-    assert steps == sorted(set(steps)) and steps[-1] >= 6000
 
 
 def test_default_run_directories_are_unique_within_a_second():
@@ -72,15 +32,6 @@ def test_the_first_line_names_the_preset(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert "generic defaults" in err[0]
     assert any("--total-steps 1 buys about 1 updates" in x for x in err), err
-
-
-def test_the_readme_tensorboard_command_is_installed():
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    assert "tensorboard --logdir runs/" in readme
-    command = shutil.which("tensorboard", path=str(Path(sys.executable).parent))
-    assert command, "the README's install (.[dev]) should bring tensorboard"
-    out = subprocess.run([command, "--version"], capture_output=True, timeout=120)
-    assert out.returncode == 0, out.stderr
 
 
 @pytest.mark.parametrize(

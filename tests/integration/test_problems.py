@@ -1,9 +1,8 @@
 """Problems on the jitted engine: a user's own, the shipped ones, their
-parity with the environment form, shared keys within a pair, the CLI."""
+parity with the environment form, shared keys within a pair, the CLI
+in-process (its subprocess run is in e2e/test_problems_cli.py)."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -19,7 +18,7 @@ from pes_rl.problems import make
 from pes_rl.problems.toys import InfluenceBalancing, LinearQuadratic, LRScheduleToy
 from pes_rl.train import main
 
-TESTS = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_users_problem_trains_from_python():
@@ -40,32 +39,6 @@ def test_a_users_problem_trains_from_python():
     assert agent.evaluate(4) > before
     with pytest.raises(ConfigError, match="a Problem has no observations"):
         agent.predict(np.zeros(2))
-
-
-def test_a_users_problem_trains_from_the_cli(tmp_path):
-    run_dir = tmp_path / "run"
-    out = subprocess.run(
-        [sys.executable, "-m", "pes_rl.train", "--problem", "custom_problem:make"]
-        + ["--num-particles", "16", "--truncation-length", "5", "--sigma", "0.3"]
-        + ["--learning-rate", "0.05", "--optimizer", "adam"]
-        + ["--total-steps", "20000", "--eval-every", "5000", "--no-progress"]
-        + ["--run-dir", str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"PYTHONPATH": str(TESTS), "PATH": ""},
-    )
-    assert out.returncode == 0, out.stderr
-    assert "PES on NoisyRegression (jax backend" in out.stderr
-    lines = [
-        json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().split("\n") if x
-    ]
-    assert (
-        lines[-1]["env_steps"] >= 20000
-        and lines[-1]["eval_return"] > lines[0]["eval_return"]
-    )
-    config = json.loads((run_dir / "config.json").read_text())
-    assert config["problem"] == "custom_problem:make"
 
 
 @pytest.mark.parametrize("cls", [PES, NRES, TruncatedES])
@@ -172,7 +145,7 @@ def test_a_problem_run_resumes(tmp_path, capsys):
 
 
 def test_the_readme_problem_example_runs(capsys):
-    readme = (TESTS.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     section = readme.split("## Problems: PES for any unrolled computation")[1]
     code = section.split("```python\n")[1].split("```")[0]
     exec(compile(code, "README.md", "exec"), {})

@@ -111,29 +111,3 @@ def test_non_finite_reward_names_particle_and_step():
     # The window stops there and says why; the agent raises NonFiniteError.
     assert "particle 0 at step 2 of its episode" in result.failure
     assert result.env_steps == 2 * 2
-
-
-def test_worker_processes_match_the_serial_pool():
-    from pes_rl.agents import PES, TruncatedES
-
-    def run(cls, num_workers):
-        agent = cls(
-            env="linear_quadratic",
-            num_particles=6,
-            truncation_length=5,
-            sigma=0.1,
-            learning_rate=0.005,
-            seed=3,
-            num_workers=num_workers,
-            preset=None,
-        )
-        try:
-            infos = [agent.update() for _ in range(4)]
-            return np.asarray(agent.theta), [i["window_return"] for i in infos]
-        finally:
-            agent.close()
-
-    for cls in (PES, TruncatedES):  # TES copies state across processes
-        serial, parallel = run(cls, 0), run(cls, 2)
-        np.testing.assert_array_equal(serial[0], parallel[0])
-        assert serial[1] == parallel[1]

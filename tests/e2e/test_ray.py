@@ -19,7 +19,7 @@ ray = pytest.importorskip("ray", reason='Ray is not installed: pip install -e ".
 
 from ray_envs import SMALL  # noqa: E402  (registers the test envs here too)
 
-TESTS = Path(__file__).resolve().parent
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -198,7 +198,7 @@ def test_cli_env_error_on_a_worker_shows_the_envs_message(tmp_path):
          "--num-particles", "4", "--total-steps", "1000", "--workers", "ray",
          "--num-workers", "2", "--run-dir", str(tmp_path / "run")],
         capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(TESTS)},
+        env={**os.environ, "PYTHONPATH": str(SUPPORT)},
     )  # fmt: skip
     assert run.returncode == 1, run.stderr
     last = run.stderr.strip().splitlines()[-1]

@@ -1,6 +1,6 @@
 """Unbiasedness with early termination, against an exact gradient.
 
-The task (``tests/hazard_env.py``) ends a pair's episode after each step with
+The task (``tests/support/hazard_env.py``) ends a pair's episode after each step with
 a known hazard drawn from the pair's shared reset seed, and terminates the
 one member of each pair whose first action exceeds theta's first parameter
 after step RULE_STEP, while its partner goes on. The objective per step t is

@@ -1,5 +1,5 @@
 """The linear-quadratic toy with two kinds of early termination whose smoothed
-gradient is still known exactly (``tests/test_unbiased_termination.py``):
+gradient is still known exactly (``tests/integration/test_unbiased_termination.py``):
 
 - an exogenous hazard: after every step the episode ends with probability
   ``hazard``, drawn from the reset seed (key), so both members of a pair end

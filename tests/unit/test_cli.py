@@ -1,11 +1,5 @@
-"""The train command: a smoke run in a subprocess, and bad input."""
-
-import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
+"""The train command in-process: bad input, run directories, presets (its
+subprocess runs are in e2e/test_cli_subprocess.py)."""
 
 import gymnasium as gym
 import numpy as np
@@ -15,74 +9,7 @@ from spaces_envs import SequenceObservations
 from pes_rl.envs import LinearQuadraticEnv
 from pes_rl.train import main
 
-TESTS = Path(__file__).parent
 gym.register("VaryingLength-v0", entry_point=SequenceObservations, max_episode_steps=10)
-
-
-def run_cli(*args, cwd=None):
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
-    return subprocess.run(
-        [sys.executable, "-m", "pes_rl.train", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
-def test_cli_smoke_run_writes_a_run_directory(tmp_path):
-    run_dir = tmp_path / "run"
-    result = run_cli(
-        "--env",
-        "linear_quadratic",
-        "--total-steps",
-        "3000",
-        "--eval-every",
-        "1000",
-        "--run-dir",
-        str(run_dir),
-    )
-    assert result.returncode == 0, result.stderr
-    assert "final eval return" in result.stdout
-    config = json.loads((run_dir / "config.json").read_text())
-    assert config["algo"] == "pes" and config["env_id"] == "linear_quadratic"
-    lines = [
-        json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().split("\n") if x
-    ]
-    assert len(lines) >= 4
-    assert {"env_steps", "seconds", "wall_time", "eval_return"} <= set(lines[0])
-    assert lines[0]["wall_time"] <= lines[-1]["wall_time"] <= time.time()
-    steps = [line["env_steps"] for line in lines]
-    assert steps == sorted(steps) and steps[-1] >= 3000
-    assert lines[-1]["eval_return"] > lines[0]["eval_return"]
-    assert len(list((run_dir / "checkpoints").glob("ckpt-*.pkl"))) >= 1
-
-
-def test_cli_module_env_id_form(tmp_path):
-    result = run_cli(
-        "--env",
-        "custom_env_module:CustomLQ-v0",
-        "--algo",
-        "nres",
-        "--truncation-length",
-        "5",
-        "--total-steps",
-        "500",
-        "--no-progress",
-        "--run-dir",
-        str(tmp_path / "r"),
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "r" / "config.json").read_text())["horizon"] == 10
-
-
-def test_bad_input_in_a_subprocess_is_one_line_without_traceback(tmp_path):
-    result = run_cli("--env", "swimer", "--run-dir", str(tmp_path / "r"))
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0
-    assert "did you mean swimmer" in result.stderr
-    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize(
@@ -184,21 +111,3 @@ def test_unwritable_run_dir_is_one_line(tmp_path, capsys):
     args = ["--env", "linear_quadratic", "--run-dir", str(blocker / "sub")]
     assert main(args) == 2
     assert "cannot create run directory" in capsys.readouterr().err
-
-
-def test_async_envs_with_module_env_id_and_single_eval_episode(tmp_path):
-    result = run_cli(
-        "--env",
-        "custom_env_module:CustomLQ-v0",
-        "--async-envs",
-        "--truncation-length",
-        "5",
-        "--total-steps",
-        "300",
-        "--eval-episodes",
-        "1",
-        "--no-progress",
-        "--run-dir",
-        str(tmp_path / "r"),
-    )
-    assert result.returncode == 0, result.stderr
