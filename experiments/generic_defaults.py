@@ -1,4 +1,4 @@
-"""The study behind the generic defaults (``pes_rl/presets.py``): candidate
+"""The study behind the generic defaults (``pes_rl/agents/presets.py``): candidate
 settings on a development set of environments, 3 seeds each, PES.
 
     python experiments/generic_defaults.py            # the defaults as shipped
@@ -40,7 +40,7 @@ DEV_ENVS = (
 )
 # Candidates studied, on top of what they share: linear policy, obs-norm,
 # 32 particles, K = 100, Adam and the budget of about 300 updates. "shipped"
-# is what pes_rl/presets.py holds (sigma 0.05, centred ranks, lr 0.01 ->
+# is what pes_rl/agents/presets.py holds (sigma 0.05, centred ranks, lr 0.01 ->
 # 0.001); the others change it as their flags say.
 SHARED = ["--preset", "generic"]
 LR_002 = ["--learning-rate", "0.02", "--learning-rate-final", "0.002"]

@@ -17,7 +17,7 @@ the reported seeds, 1M env steps per setting, every flag explicit); without
 it, the comparison runs each method on seeds 0-2 with the sweep's pick per
 method (``CHOICE``: 16 pairs, K = 100, sigma 0.03, Adam at a constant step,
 std shaping, obs norm), or with ``--preset`` with the current ``halfcheetah``
-entry of ``pes_rl/presets.py`` as it stands.
+entry of ``pes_rl/agents/presets.py`` as it stands.
 
     python experiments/halfcheetah_nres.py --sweep   # 18 settings x 1M, ~16 min
     python experiments/halfcheetah_nres.py           # 3 methods x 3 seeds x 2M, ~15 min
@@ -50,7 +50,7 @@ from reproduce_common import (
     write_curves,
 )
 
-from pes_rl.presets import preset_for
+from pes_rl.agents.presets import preset_for
 
 # The sweep's starting point: 16 pairs, K = 100, sigma 0.03, SGD lr 0.02 on
 # std-normalised window returns. Here g = sum_i xi_i R_i / (N sigma^2), so with

@@ -11,7 +11,7 @@ per-block momentum, meta-objective the mean validation loss along the run
 from a theta drawn from the box random search samples (log lr uniform in
 [1e-4, 1], logit momentum uniform in [-3, 3]).
 
-The ES methods run the CLI's preset (``pes_rl/presets.py``). Where this
+The ES methods run the CLI's preset (``pes_rl/agents/presets.py``). Where this
 differs from the paper (``hyperparams_digits_paper.py`` runs the paper's
 protocol): scikit-learn's bundled digits, not (Fashion-)MNIST; 4 hidden
 layers of 50 units; ES starting in random search's box, not a slow, safe
@@ -43,10 +43,10 @@ import numpy as np
 from meta_common import COLORS, inner_rewards, train
 from reproduce_common import output_dir
 
-from pes_rl.config import expected_windows
-from pes_rl.presets import PRESETS
+from pes_rl.agents.presets import PRESETS
+from pes_rl.core.config import expected_windows
+from pes_rl.core.schedules import LinearDecay
 from pes_rl.problems.digits import HyperparamsDigits, cross_entropy
-from pes_rl.schedules import LinearDecay
 
 # The CLI's preset, so that `python -m pes_rl.train --problem
 # hyperparams_digits --algo pes --seed 3` is this script's PES run on seed 3.

@@ -56,9 +56,9 @@ from hyperparams_digits import PRESET
 from hyperparams_digits import parse_args as shared_parse_args
 from meta_common import COLORS, inner_returns, train
 
-from pes_rl.config import expected_windows
+from pes_rl.core.config import expected_windows
+from pes_rl.core.schedules import LinearDecay
 from pes_rl.problems.digits import HyperparamsDigits
-from pes_rl.schedules import LinearDecay
 
 
 def logit(p: float) -> float:

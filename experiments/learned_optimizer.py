@@ -53,13 +53,13 @@ import optax
 from meta_common import COLORS, inner_rewards, train
 from reproduce_common import output_dir
 
+from pes_rl.core.schedules import LinearDecay
 from pes_rl.problems.digits import WORST_LOSS, advance, bounded
 from pes_rl.problems.learned_optimizer import (
     LearnedOptimizer,
     masked_logits,
     masked_loss,
 )
-from pes_rl.schedules import LinearDecay
 
 STEP = 0.002  # Adam's, decaying linearly to a tenth over each run
 # The problem's options for meta-training (held-out tasks are always new

@@ -40,8 +40,8 @@ from meta_common import COLORS, inner_returns, train
 from reproduce_common import output_dir
 from scipy.interpolate import RegularGridInterpolator
 
+from pes_rl.core.schedules import LinearDecay
 from pes_rl.problems.digits import LRScheduleDigits
-from pes_rl.schedules import LinearDecay
 
 LABELS = {"train_loss": "mean training loss", "val_accuracy": "mean val. accuracy"}
 SETTINGS = dict(num_particles=8, sigma=0.1, stagger=False)

@@ -3,7 +3,7 @@
     python experiments/memory_task.py            # 3 seeds, ~3 min
     python experiments/memory_task.py --quick    # T = 5, 1 seed, < 1 min
 
-The task (``--env cue_memory``, ``envs/memory.py``): a cue of +1 or -1 shown
+The task (``--env cue_memory``, ``pes_rl/envs/memory.py``): a cue of +1 or -1 shown
 at t = 0, blank observations after it, and on the last step a reward of
 ``1 - (a - cue)^2``. Optimal return 1; a policy without memory earns at
 most 0. Each run is PES with the ``cue_memory`` preset (K = 5 < T: the
@@ -26,9 +26,9 @@ import numpy as np  # noqa: E402
 from reproduce_common import output_dir  # noqa: E402
 
 from pes_rl.agents import PES  # noqa: E402
-from pes_rl.config import expected_windows  # noqa: E402
-from pes_rl.presets import preset_for  # noqa: E402
-from pes_rl.schedules import LinearDecay  # noqa: E402
+from pes_rl.agents.presets import preset_for  # noqa: E402
+from pes_rl.core.config import expected_windows  # noqa: E402
+from pes_rl.core.schedules import LinearDecay  # noqa: E402
 
 POLICIES = ("gru", "lstm", "mlp")
 

@@ -23,9 +23,9 @@ import optax
 from hyperparams_digits import PRESET, SEEDS, SETTINGS, final_val_loss
 from meta_common import train
 
-from pes_rl.config import expected_windows
+from pes_rl.core.config import expected_windows
+from pes_rl.core.schedules import LinearDecay
 from pes_rl.problems.digits import HyperparamsDigits
-from pes_rl.schedules import LinearDecay
 
 
 class ClipState(NamedTuple):

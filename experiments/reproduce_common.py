@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pes_rl.algorithms import REGISTRY
+from pes_rl.core.algorithms import REGISTRY
 
 # The committed results the README shows; only full runs write here.
 RESULTS = Path(__file__).resolve().parent / "results"

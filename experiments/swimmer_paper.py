@@ -19,7 +19,7 @@ pes_rl's lr = 2 sigma x the paper's: PES and NRES 0.06, TES 0.02, FullES
 truncated and full-episode ES have nothing to stagger. The paper's claim: PES
 learns faster than full-episode ES, truncated ES fails through its bias.
 
-Beside these it shows the library's tuned Swimmer preset (``pes_rl/presets.py``;
+Beside these it shows the library's tuned Swimmer preset (``pes_rl/agents/presets.py``;
 Adam and decaying sigma and learning rate), read by default from
 ``experiments/results/swimmer_comparison_curves.csv``, which
 ``experiments/swimmer_comparison.py`` wrote (``--rerun-tuned`` reruns it).
@@ -72,7 +72,7 @@ STAGGERED = ("pes", "nres")  # TES and FullES have no pair offsets to stagger
 SETTING_TITLES = {
     "lockstep": "PES paper's code: SGD, its step, pairs in lockstep",
     "staggered": "the same, pairs staggered over the episode",
-    "tuned": "tuned preset (pes_rl/presets.py): Adam, decays",
+    "tuned": "tuned preset (pes_rl/agents/presets.py): Adam, decays",
 }
 
 

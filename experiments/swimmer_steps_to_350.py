@@ -16,7 +16,7 @@ one line per seed and a summary line.
 import sys
 
 from pes_rl.agents import ALGORITHMS
-from pes_rl.cli_config import parse_config
+from pes_rl.cli.flags import parse_config
 
 EVERY = 10_000
 THRESHOLD = 350.0

@@ -24,8 +24,8 @@ partner trains on at a low loss, that is most of the estimate's variance
 jitted engine. A problem that also has ``observation(state) -> obs [O]``
 can use ``obs_norm``: its ``step`` then takes a fourth argument, the
 normaliser ``(mean, inv_std)``, and its parameters' first layer must be a
-``Dense_0`` reading the normalised observation (``pes_rl.normalization``).
-The RL problem (``pes_rl.envs.brax_problem``) is one such.
+``Dense_0`` reading the normalised observation (``pes_rl.core.normalization``).
+The RL problem (``pes_rl.envs.adapters.brax_problem``) is one such.
 
 Shipped problems, by name: ``linear_quadratic``, ``influence_balancing``,
 ``lr_schedule_toy`` (``toys``); ``lr_schedule_digits`` (its training loss),

@@ -5,8 +5,8 @@ import numpy as np
 
 from pes_rl.agents import ALGORITHMS, PES
 from pes_rl.agents.defaults import PRESET_KEYS
-from pes_rl.cli_config import parse_config
-from pes_rl.schedules import LinearDecay
+from pes_rl.cli.flags import parse_config
+from pes_rl.core.schedules import LinearDecay
 
 
 def test_an_env_without_a_preset_gets_the_generic_defaults_as_on_the_cli():

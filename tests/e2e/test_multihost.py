@@ -11,8 +11,8 @@ import sys
 import jax
 import numpy as np
 
-from pes_rl.checkpoints import checkpoint_files
-from pes_rl.checkpoints import read as read_checkpoint
+from pes_rl.runs.checkpoints import checkpoint_files
+from pes_rl.runs.checkpoints import read as read_checkpoint
 
 FLAGS = [
     "--problem", "linear_quadratic", "--num-particles", "8",

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pes_rl.envs.playground import flatten_obs
+from pes_rl.envs.adapters.playground import flatten_obs
 
 pytest.importorskip("mujoco_playground")
 

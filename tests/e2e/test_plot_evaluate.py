@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pes_rl import evaluate, plot
+from pes_rl.cli import evaluate, plot
 from pes_rl.errors import ConfigError
 
 CONFIG = {"env": "linear_quadratic", "env_id": "linear_quadratic", "algo": "pes"}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pes_rl.agents import NRES, PES, FullES, TruncatedES
-from pes_rl.envs.pool import EnvironmentWorkerError
+from pes_rl.envs.backends.pool import EnvironmentWorkerError
 
 ray = pytest.importorskip("ray", reason='Ray is not installed: pip install -e ".[ray]"')
 
@@ -84,7 +84,7 @@ def test_a_killed_worker_is_replaced_and_its_window_replayed(caplog):
         if i == 1:  # between windows: the next window finds it gone
             ray.kill(agent.loop.backend.workers[0])
 
-    with caplog.at_level(logging.WARNING, logger="pes_rl.envs.ray_workers"):
+    with caplog.at_level(logging.WARNING, logger="pes_rl.envs.backends.ray_workers"):
         got, _ = train(PES, 5, after=kill, workers="ray", num_workers=2)
     assert_same(got, expected)
     assert "Ray worker 0 lost" in caplog.text
@@ -102,7 +102,7 @@ def test_a_silent_worker_times_out_and_its_window_is_replayed(tmp_path, caplog):
             agent.loop.backend.min_timeout = 6.0
             (tmp_path / "armed").touch()
 
-    with caplog.at_level(logging.WARNING, logger="pes_rl.envs.ray_workers"):
+    with caplog.at_level(logging.WARNING, logger="pes_rl.envs.backends.ray_workers"):
         got, backend = train(PES, 2, after=arm, workers="ray", num_workers=2, **env)
     assert (tmp_path / "hung").exists()
     assert_same(got, expected)
@@ -139,7 +139,9 @@ def test_without_snapshots_a_lost_workers_pairs_end_and_rejoin_in_phase(caplog):
         starting = backend.needs_reset[4:8].copy()  # would start afresh now
         window = backend.windows
         ray.kill(backend.workers[1])
-        with caplog.at_level(logging.WARNING, logger="pes_rl.envs.ray_workers"):
+        with caplog.at_level(
+            logging.WARNING, logger="pes_rl.envs.backends.ray_workers"
+        ):
             info = agent.update()
         assert "cannot be snapshotted" in caplog.text
         score = np.asarray(agent.est_state.score)

@@ -52,7 +52,7 @@ def test_a_removed_node_is_replaced_and_the_run_unchanged(cluster, caplog):
             cluster.remove_node(worker_node)  # its worker dies with it
             nodes["new"] = cluster.add_node(num_cpus=1)
 
-    with caplog.at_level(logging.WARNING, logger="pes_rl.envs.ray_workers"):
+    with caplog.at_level(logging.WARNING, logger="pes_rl.envs.backends.ray_workers"):
         got = run(5, after=swap_node, workers="ray", num_workers=2)
     assert "lost" in caplog.text and "replays its window" in caplog.text
     for x, y in zip(got, expected, strict=True):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from pes_rl.agents import load_latest
-from pes_rl.callbacks import CheckpointCallback, EvalCallback, StopOnReturn
-from pes_rl.checkpoints import checkpoint_files
+from pes_rl.runs.callbacks import CheckpointCallback, EvalCallback, StopOnReturn
+from pes_rl.runs.checkpoints import checkpoint_files
 
 TOY_FLAGS = ["--env", "linear_quadratic", "--eval-every", "4000", "--no-progress"]
 

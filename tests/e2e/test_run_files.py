@@ -16,9 +16,9 @@ import sys
 
 import pytest
 
-from pes_rl import evaluate
-from pes_rl.checkpoints import checkpoint_files, read, read_latest
-from pes_rl.train import main
+from pes_rl.cli import evaluate
+from pes_rl.cli.train import main
+from pes_rl.runs.checkpoints import checkpoint_files, read, read_latest
 
 FLAGS = ["--env", "linear_quadratic", "--eval-every", "4000", "--no-progress"]
 
@@ -62,7 +62,7 @@ def dying_open(file, mode="r", *args, **kwargs):
 
 
 io.open = builtins.open = dying_open
-from pes_rl.train import main
+from pes_rl.cli.train import main
 
 sys.exit(main(sys.argv[3:]))
 """

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from pes_rl.train import parse_config, run
+from pes_rl.cli.train import parse_config, run
 
 
 @pytest.mark.slow

@@ -118,7 +118,7 @@ def test_save_and_load_restore_the_agent(tmp_path, lq_pes):
 
 
 def test_load_continues_the_sigma_schedule(tmp_path, lq_pes):
-    from pes_rl.schedules import LinearDecay
+    from pes_rl.core.schedules import LinearDecay
 
     agent = lq_pes(sigma=LinearDecay(0.3, 0.01, 10))
     for _ in range(12):

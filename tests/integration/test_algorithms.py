@@ -1,4 +1,4 @@
-"""An algorithm is one object (``pes_rl.algorithms``): the agents, the
+"""An algorithm is one object (``pes_rl.core.algorithms``): the agents, the
 builder and the command line read it, so registering one is all it takes
 to train it from Python and from the command line."""
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pes_rl import algorithms, estimators
 from pes_rl.agents import ALGORITHMS, PES, ESAgent, FullES, TruncatedES, agent_class
-from pes_rl.algorithms import Algorithm
-from pes_rl.cli_config import parse_config
+from pes_rl.cli.flags import parse_config
+from pes_rl.core import algorithms, estimators
+from pes_rl.core.algorithms import Algorithm
 from pes_rl.errors import ConfigError
 from pes_rl.problems.toys import LinearQuadratic
 

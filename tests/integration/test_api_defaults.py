@@ -7,12 +7,11 @@ import dataclasses
 import pytest
 from custom_problem import NoisyRegression
 
-from pes_rl import presets
-from pes_rl.agents import PES
+from pes_rl.agents import PES, presets
 from pes_rl.agents.defaults import agent_settings
+from pes_rl.core.schedules import LinearDecay
 from pes_rl.errors import ConfigError
 from pes_rl.problems.toys import LinearQuadratic, LRScheduleToy
-from pes_rl.schedules import LinearDecay
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pes_rl.envs import GymnasiumBackend, LinearQuadraticEnv
-from pes_rl.envs.pool import restore_env, snapshot_env
+from pes_rl.envs.backends.pool import restore_env, snapshot_env
 
 
 def lq_backend(num_envs=2, horizon=6, **env_kwargs):

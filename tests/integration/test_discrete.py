@@ -7,7 +7,7 @@ import pytest
 from spaces_envs import PickTargets, SequenceObservations, TupleActions
 
 from pes_rl.agents import PES
-from pes_rl.envs.spaces import action_decoder
+from pes_rl.envs.adapters.spaces import action_decoder
 from pes_rl.errors import ConfigError
 
 gym.register("PickTargets-v0", entry_point=PickTargets, max_episode_steps=10)

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from pes_rl import evaluate
 from pes_rl.agents import ESAgent
-from pes_rl.checkpoints import read
-from pes_rl.train import main
+from pes_rl.cli import evaluate
+from pes_rl.cli.train import main
+from pes_rl.runs.checkpoints import read
 
 
 def metrics(run_dir):

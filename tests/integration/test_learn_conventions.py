@@ -3,7 +3,7 @@ steps, and any falsy answer from a callback other than None stops it."""
 
 import numpy as np
 
-from pes_rl.callbacks import Callback
+from pes_rl.runs.callbacks import Callback
 
 
 def test_a_numpy_false_from_a_function_stops_training(lq_pes):

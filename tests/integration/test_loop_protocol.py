@@ -10,7 +10,7 @@ from pes_rl.agents import PES
 from pes_rl.agents.loop import Loop
 from pes_rl.problems.toys import LinearQuadratic
 
-AGENTS = Path(__file__).resolve().parent.parent / "agents"
+AGENTS = Path(__file__).resolve().parents[2] / "pes_rl" / "agents"
 
 
 def _protocol_members() -> set[str]:

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from pes_rl.agents import PES
-from pes_rl.envs.problem_backend import ProblemBackend
+from pes_rl.cli.train import main
+from pes_rl.core.problem_window import ProblemBackend
 from pes_rl.errors import ConfigError
 from pes_rl.problems import digits, make
 from pes_rl.problems.digits import HyperparamsDigits, LRScheduleDigits
 from pes_rl.problems.learned_optimizer import LearnedOptimizer
-from pes_rl.train import main
 
 pytest.importorskip("sklearn")
 

@@ -9,9 +9,9 @@ import ray_envs  # noqa: F401  registers LockedToy-v0 (a lock: no copies)
 from spaces_envs import DictCue, SequenceObservations, TupleCue
 
 from pes_rl.agents import PES, FullES, TruncatedES
-from pes_rl.checkpoints import checkpoint_files, read
+from pes_rl.cli.train import main
 from pes_rl.errors import ConfigError
-from pes_rl.train import main
+from pes_rl.runs.checkpoints import checkpoint_files, read
 
 gym.register("DictCue-v0", entry_point=DictCue, max_episode_steps=5)
 gym.register("TupleCue-v0", entry_point=TupleCue, max_episode_steps=5)

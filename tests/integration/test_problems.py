@@ -12,11 +12,11 @@ import pytest
 from custom_problem import NoisyRegression
 
 from pes_rl.agents import NRES, PES, TruncatedES
-from pes_rl.envs.problem_backend import ProblemBackend
+from pes_rl.cli.train import main
+from pes_rl.core.problem_window import ProblemBackend
 from pes_rl.errors import ConfigError
 from pes_rl.problems import make
 from pes_rl.problems.toys import InfluenceBalancing, LinearQuadratic, LRScheduleToy
-from pes_rl.train import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,7 +154,7 @@ def test_the_readme_problem_example_runs(capsys):
 
 
 def test_evaluate_a_problem_run_and_refuse_its_video(tmp_path, capsys):
-    from pes_rl import evaluate
+    from pes_rl.cli import evaluate
 
     run_dir = str(tmp_path / "run")
     args = ["--problem", "influence_balancing", "--total-steps", "20000"]

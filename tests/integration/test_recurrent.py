@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from pes_rl.agents import PES
-from pes_rl.envs.gymnasium_backend import GymnasiumBackend
+from pes_rl.core.keys import EVAL_SEED
+from pes_rl.core.policies import ParticlePolicy
+from pes_rl.core.problem_window import ProblemBackend
+from pes_rl.envs.backends.gymnasium import GymnasiumBackend
 from pes_rl.envs.memory import CueMemoryEnv
-from pes_rl.envs.problem_backend import ProblemBackend
 from pes_rl.errors import ConfigError
-from pes_rl.keys import EVAL_SEED
-from pes_rl.policies import ParticlePolicy
 
 LENGTH = 7  # the memory task's episode length in these tests
 

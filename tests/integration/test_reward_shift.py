@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from pes_rl.agents import PES
-from pes_rl.cli_config import parse_config
+from pes_rl.agents.presets import PRESETS
+from pes_rl.cli.flags import parse_config
+from pes_rl.cli.train import main
+from pes_rl.core.problem_window import ProblemBackend
 from pes_rl.envs import GymnasiumBackend
-from pes_rl.envs.problem_backend import ProblemBackend
-from pes_rl.presets import PRESETS
 from pes_rl.problems.toys import LinearQuadratic
-from pes_rl.train import main
 
 
 def lq_window(shift: float):

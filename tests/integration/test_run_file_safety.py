@@ -8,11 +8,11 @@ import os
 
 import pytest
 
-from pes_rl.checkpoints import read, save_checkpoint
+from pes_rl.cli.train import main
 from pes_rl.errors import ConfigError, DiskFullError
-from pes_rl.files import write_text_atomic
-from pes_rl.run_dir import Claim, write_metrics_line
-from pes_rl.train import main
+from pes_rl.runs.checkpoints import read, save_checkpoint
+from pes_rl.runs.files import write_text_atomic
+from pes_rl.runs.run_dir import Claim, write_metrics_line
 
 FLAGS = ["--env", "linear_quadratic", "--eval-every", "4000", "--no-progress"]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from pes_rl.agents import PES
+from pes_rl.core.schedules import LinearDecay
 from pes_rl.problems.toys import LinearQuadratic
-from pes_rl.schedules import LinearDecay
 
 BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
 
@@ -105,7 +105,7 @@ def old_layout(state):
     estimator's state, a learning-rate schedule's count in Adam's state."""
     import optax
 
-    from pes_rl.train_state import TrainState
+    from pes_rl.core.train_state import TrainState
 
     saved = object.__new__(TrainState)
     fields = {k: v for k, v in vars(state).items() if k != "hyper"}
@@ -122,7 +122,7 @@ def old_layout(state):
 
 
 def test_a_checkpoint_from_before_the_traced_hyperparameters_resumes(tmp_path, lq_pes):
-    from pes_rl import checkpoints
+    from pes_rl.runs import checkpoints
 
     settings = dict(optimizer="adam", learning_rate=LinearDecay(0.01, 0.001, 6))
     uninterrupted, stopped = lq_pes(**settings), lq_pes(**settings)

@@ -25,10 +25,10 @@ import pytest
 from jax.flatten_util import ravel_pytree
 from lq_exact import linear, staggered_gradient, window_jacobian, z_scores
 
-from pes_rl import estimators
 from pes_rl.agents import NRES, PES, FullES, TruncatedES
+from pes_rl.core import estimators
+from pes_rl.core.schedules import LinearDecay
 from pes_rl.problems.toys import LinearQuadratic
-from pes_rl.schedules import LinearDecay
 
 HORIZON, WINDOW = 20, 5
 NUM_WINDOWS = HORIZON // WINDOW
@@ -190,7 +190,7 @@ def test_normaliser_changes_bias_persistent_particles_without_reexpression(
 ):
     """What the change of variables fixes: the same test finds the estimate
     biased when theta and the accumulators keep their old coordinates."""
-    import pes_rl.train_state
+    import pes_rl.core.train_state
 
     def keep_coordinates(unravel):
         return lambda theta, eps, score, opt_state, old, new: (
@@ -200,7 +200,7 @@ def test_normaliser_changes_bias_persistent_particles_without_reexpression(
             opt_state,
         )
 
-    monkeypatch.setattr(pes_rl.train_state, "make_renormalize", keep_coordinates)
+    monkeypatch.setattr(pes_rl.core.train_state, "make_renormalize", keep_coordinates)
     # Another optimiser object: agents of this recipe compile afresh.
     z = z_scores(obs_norm_errors(PES, "gymnasium", optax.set_to_zero()), 0.0)
     assert np.max(np.abs(z)) > TOLERANCE, z

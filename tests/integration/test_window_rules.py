@@ -1,4 +1,4 @@
-"""The window rules (``pes_rl.envs.window_rules``: pairs, absorbing ends,
+"""The window rules (``pes_rl.core.window_rules``: pairs, absorbing ends,
 the episode clock, resets) give the same per-member bookkeeping on the host
 backend (numpy, Gymnasium envs) and the jitted one (jax, a Problem): random
 episode lengths and terminations, random active masks, run through both
@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pes_rl.envs.gymnasium_backend import GymnasiumBackend
-from pes_rl.envs.problem_backend import ProblemBackend
-from pes_rl.envs.window_rules import pair_partners
+from pes_rl.core.problem_window import ProblemBackend
+from pes_rl.core.window_rules import pair_partners
+from pes_rl.envs.backends.gymnasium import GymnasiumBackend
 
 HORIZON = 7
 MAX_LENGTH = 9  # some episodes end by termination, others at the horizon

@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from pes_rl import plot
 from pes_rl.agents import PES
+from pes_rl.agents.resources import available_bytes
+from pes_rl.cli import plot
+from pes_rl.cli.train import main
 from pes_rl.errors import ConfigError
 from pes_rl.problems import make as make_problem
-from pes_rl.resources import available_bytes
-from pes_rl.train import main
 
 LQ = ["--env", "linear_quadratic"]
 needs_meminfo = pytest.mark.skipif(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from spaces_envs import SequenceObservations
 
+from pes_rl.cli.train import main
 from pes_rl.envs import LinearQuadraticEnv
-from pes_rl.train import main
 
 gym.register("VaryingLength-v0", entry_point=SequenceObservations, max_episode_steps=10)
 
@@ -86,7 +86,7 @@ def test_non_finite_observation_stops_and_keeps_the_checkpoint(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "non-finite" in err and "particle" in err and "step" in err
     from pes_rl.agents import PES
-    from pes_rl.checkpoints import checkpoint_files
+    from pes_rl.runs.checkpoints import checkpoint_files
 
     restored = PES.load(checkpoint_files(run_dir)[0])
     assert np.isfinite(np.asarray(restored.theta)).all()
@@ -94,7 +94,7 @@ def test_non_finite_observation_stops_and_keeps_the_checkpoint(tmp_path, capsys)
 
 
 def test_flags_override_presets_and_a_given_sigma_stays_constant():
-    from pes_rl.train import parse_config
+    from pes_rl.cli.train import parse_config
 
     preset = parse_config(["--env", "swimmer"])
     assert preset.sigma_final is not None and preset.optimizer == "adam"

@@ -5,14 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pes_rl.estimators import (
+from pes_rl.core.estimators import (
     EstimatorState,
     nres,
     pes,
     shape_fitness,
     truncated_es,
 )
-from pes_rl.schedules import LinearDecay
+from pes_rl.core.schedules import LinearDecay
 
 
 def state(weight, sigma, eps=None):

@@ -4,11 +4,11 @@ learn. Their learning claim is in the slow tier (e2e/test_slow.py)."""
 
 import pytest
 
-from pes_rl.cli_config import parse_config
-from pes_rl.cli_rules import surprises
+from pes_rl.agents.presets import PRESETS
+from pes_rl.cli.flags import parse_config
+from pes_rl.cli.rules import surprises
+from pes_rl.cli.train import main
 from pes_rl.errors import ConfigError
-from pes_rl.presets import PRESETS
-from pes_rl.train import main
 
 GENERIC = {
     "preset": "generic",

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pes_rl.agents import PES
-from pes_rl.keys import EVAL_SEED, key_streams
+from pes_rl.core.keys import EVAL_SEED, key_streams
 
 
 def handed_out(key: jax.Array, count: int) -> list[jax.Array]:

@@ -3,9 +3,9 @@ flags that would do nothing (the subprocess ones: e2e/test_new_user_processes.py
 
 import pytest
 
-from pes_rl.cli_config import parse_config
-from pes_rl.run_dir import default_run_dir
-from pes_rl.train import main
+from pes_rl.cli.flags import parse_config
+from pes_rl.cli.train import main
+from pes_rl.runs.run_dir import default_run_dir
 
 
 def test_default_run_directories_are_unique_within_a_second():

@@ -7,14 +7,14 @@ import optax
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from pes_rl.normalization import (
+from pes_rl.core.normalization import (
     STD_FLOOR,
     RunningStats,
     make_renormalize,
     normalizer_jax,
     reexpress_params,
 )
-from pes_rl.policies import LinearPolicy, MLPPolicy
+from pes_rl.core.policies import LinearPolicy, MLPPolicy
 
 OBS_DIM = 3
 OLD = (jnp.array([0.5, -1.0, 2.0]), jnp.array([2.0, 0.5, 1.0]))

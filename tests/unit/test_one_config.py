@@ -8,10 +8,10 @@ import inspect
 import pytest
 
 from pes_rl.agents import PES, TruncatedES
-from pes_rl.cli_config import TrainConfig, _parser, parse_config
-from pes_rl.config import PRESET_KEYS, AgentConfig, field_docs
+from pes_rl.cli.flags import TrainConfig, _parser, parse_config
+from pes_rl.cli.train import run
+from pes_rl.core.config import PRESET_KEYS, AgentConfig, field_docs
 from pes_rl.errors import ConfigError
-from pes_rl.train import run
 
 
 def test_the_agent_keywords_are_the_config_fields():

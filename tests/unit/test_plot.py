@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from pes_rl import plot
+from pes_rl.cli import plot
 
 CONFIG = {"env": "linear_quadratic", "env_id": "linear_quadratic", "algo": "pes"}
 
