@@ -9,7 +9,7 @@ from typing import Any
 from pes_rl.agents.defaults import preset_name
 from pes_rl.agents.presets import GENERIC, preset_for
 from pes_rl.core import algorithms
-from pes_rl.core.config import MAX_COUNT, expected_windows, flag_name
+from pes_rl.core.config import BACKENDS, MAX_COUNT, expected_windows, flag_name
 from pes_rl.errors import ConfigError
 
 
@@ -194,8 +194,8 @@ def resume_values(
         raise ConfigError(f"{path} cannot be read ({err})") from None
     values = {k: v for k, v in stored.items() if k in defaults}
     values["hidden_sizes"] = tuple(values.get("hidden_sizes", ()))
-    if values.get("backend") and stored.get("backend"):
-        values["backend"] = stored["backend"]
+    if values.get("backend") not in BACKENDS:  # "jax": a Problem's engine
+        values.pop("backend", None)
     for name, value in given.items():
         if name in RESUMABLE or name not in defaults:
             continue

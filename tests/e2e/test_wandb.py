@@ -53,7 +53,10 @@ def test_wandb_offline_run_holds_the_metrics_config_and_video(tmp_path):
     assert config["env"] == "swimmer" and config["num_particles"] == 4
 
     video = tmp_path / "swimmer.mp4"
-    result = run("pes_rl.evaluate", out, "--episodes", "0", "--video", video)
+    result = run(
+        "pes_rl.evaluate", out, "--episodes", "0", "--video", video,
+        "--checkpoint", "last",
+    )  # fmt: skip
     if result.returncode == 2 and "cannot render" in result.stderr:
         pytest.skip(result.stderr.strip())
     assert result.returncode == 0, result.stderr

@@ -43,7 +43,7 @@ def test_the_algorithm_table_imports_no_environment_code():
         "collections.abc",
         "dataclasses",
         "typing",
-        "pes_rl",
+        "pes_rl.core",
         "pes_rl.errors",
     }, found
 

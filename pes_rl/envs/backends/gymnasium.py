@@ -3,8 +3,8 @@
 Stepping the sub-envs ourselves (rather than through ``SyncVectorEnv``) lets a
 member whose episode ended absorb without being stepped: no wasted
 simulation, and no assertion from a vector env stepping an ended sub-env.
-The envs live in a pool (``pes_rl/envs/backends/pool.py``): in this process, or spread over
-worker processes that step in parallel.
+The envs live in a pool (``pes_rl.envs.backends.pool``): in this process,
+or spread over worker processes that step in parallel.
 Particles are grouped in pairs (``partner[i]``) that share reset seeds and an
 episode clock; a pair's episode ends when both members are done or the clock
 reaches the horizon. Resets happen only at window boundaries. These rules
