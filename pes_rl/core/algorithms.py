@@ -38,7 +38,7 @@ class Algorithm:
     summary: str
     """What it is, in a few words (``--help``)."""
     estimator: Callable[..., estimators.Estimator]
-    """``(sigma, fitness_shaping) -> Estimator``."""
+    """``(fitness_shaping) -> Estimator``; sigma is the training state's."""
     window_start: WindowStart
     """persistent: each particle continues its own episode (pairs may be
     staggered over the horizon); shared: one more particle runs theta
