@@ -4,19 +4,9 @@ noise on both). In e2e for time: each case compiles its own Brax engine."""
 
 import numpy as np
 import pytest
+from brax_toy import TOY
 
 from pes_rl.agents import NRES, PES, FullES, TruncatedES
-
-TOY = dict(
-    env="linear_quadratic",
-    num_particles=8,
-    truncation_length=5,
-    sigma=0.1,
-    learning_rate=0.01,
-    fitness_shaping="std",
-    seed=3,
-    preset=None,  # the settings above, AgentConfig's for the rest
-)
 
 
 @pytest.mark.parametrize("cls", [PES, NRES, TruncatedES, FullES])

@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from run_dirs import write_run
 
 from pes_rl.cli import evaluate, plot
 from pes_rl.errors import ConfigError
-
-CONFIG = {"env": "linear_quadratic", "env_id": "linear_quadratic", "algo": "pes"}
 
 
 def run_module(module, *args, env=None):
@@ -29,20 +28,6 @@ def assert_one_line_error(stderr, *fragments):
     assert "Traceback" not in stderr
     for fragment in fragments:
         assert fragment in stderr, stderr
-
-
-def write_run(path, rows, **config):
-    """A run directory as the train command writes it; rows are
-    (env_steps, eval_return) or (env_steps, seconds, eval_return)."""
-    path.mkdir(parents=True)
-    config = {**CONFIG, "seed": 0, "run_dir": str(path), **config}
-    (path / "config.json").write_text(json.dumps(config))
-    lines = []
-    for row in rows:
-        steps, seconds, ret = row if len(row) == 3 else (row[0], row[0] / 100, row[1])
-        lines.append({"env_steps": steps, "seconds": seconds, "eval_return": ret})
-    (path / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,9 @@ e2e/test_brax_parity.py; device sharding and the CLI: e2e/test_brax_cli.py)."""
 import jax
 import numpy as np
 import pytest
+from brax_toy import TOY
 
 from pes_rl.agents import NRES, PES
-
-TOY = dict(
-    env="linear_quadratic",
-    num_particles=8,
-    truncation_length=5,
-    sigma=0.1,
-    learning_rate=0.01,
-    fitness_shaping="std",
-    seed=3,
-    preset=None,  # the settings above, AgentConfig's for the rest
-)
 
 
 def test_deterministic():
