@@ -10,6 +10,7 @@ stays constant whatever decay the preset has (as on the command line).
 """
 
 import dataclasses
+import inspect
 from dataclasses import fields
 from typing import Any
 
@@ -21,7 +22,14 @@ from pes_rl.errors import ConfigError
 from pes_rl.problems import registered_name
 
 AUTO = "auto"
-__all__ = ["AUTO", "PRESET_KEYS", "agent_settings", "own_preset", "size_decays"]
+__all__ = [
+    "AUTO",
+    "PRESET_KEYS",
+    "agent_settings",
+    "agent_signature",
+    "own_preset",
+    "size_decays",
+]
 _BARE = {f.name: f.default for f in fields(AgentConfig)}
 
 
@@ -81,3 +89,21 @@ def size_decays(config: AgentConfig, windows: int) -> AgentConfig | None:
         and value.steps is None
     }
     return dataclasses.replace(config, **sized) if sized else None
+
+
+def agent_signature() -> inspect.Signature:
+    """The agent's keyword arguments, AgentConfig's fields in its order:
+    None for those a preset sets (the preset's value then), "auto" for the
+    preset, AgentConfig's default for the rest."""
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for f in dataclasses.fields(AgentConfig):
+        default = None if f.name in PRESET_KEYS or f.name == "env" else f.default
+        parameters.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=AUTO if f.name == "preset" else default,
+                annotation=f.type,
+            )
+        )
+    return inspect.Signature(parameters)

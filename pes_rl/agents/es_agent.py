@@ -8,15 +8,12 @@ updates the normaliser (``pes_rl.core.train_state``). Nothing after construction
 depends on which loop runs.
 """
 
-import dataclasses
-import inspect
 import math
 import numbers
 import os
 import time
 from typing import Any
 
-import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,38 +21,20 @@ import optax
 from tqdm.auto import tqdm
 
 from pes_rl.agents.build import build
-from pes_rl.agents.defaults import AUTO, agent_settings, size_decays
+from pes_rl.agents.defaults import agent_settings, agent_signature, size_decays
 from pes_rl.agents.loop import Loop
-from pes_rl.agents.resources import check_fits, format_bytes
-from pes_rl.agents.saving import check_env_given, config_to_save, particles_to_save
+from pes_rl.agents.predict import predict_actions
+from pes_rl.agents.resources import check_evaluation_size
+from pes_rl.agents.saving import checkpoint_payload, restore_agent
 from pes_rl.core import algorithms
-from pes_rl.core.config import PRESET_KEYS, AgentConfig, expected_windows
+from pes_rl.core.config import AgentConfig, expected_windows
 from pes_rl.core.keys import key_streams
 from pes_rl.core.multihost import is_main_process, to_host
-from pes_rl.core.train_state import restore_state, unpack_state, with_hyperparams
+from pes_rl.core.train_state import with_hyperparams
 from pes_rl.envs.registry import FlatObservations
 from pes_rl.errors import ConfigError, NonFiniteError
 from pes_rl.runs import checkpoints
 from pes_rl.runs.callbacks import as_callback, stops
-
-
-def _keywords() -> inspect.Signature:
-    """The agent's keyword arguments, AgentConfig's fields in its order:
-    None for those a preset sets (the preset's value then), "auto" for the
-    preset, AgentConfig's default for the rest."""
-    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    for f in dataclasses.fields(AgentConfig):
-        default = None if f.name in PRESET_KEYS or f.name == "env" else f.default
-        parameters.append(
-            inspect.Parameter(
-                f.name,
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                default=AUTO if f.name == "preset" else default,
-                annotation=f.type,
-            )
-        )
-    return inspect.Signature(parameters)
-
 
 # The class declared for each algorithm, by its name (agent_class fills in
 # the others): a cache of classes, the algorithms live in pes_rl.core.algorithms.
@@ -116,7 +95,7 @@ class ESAgent:
         self._warmed_up = False
         self._said_unsavable = False  # warned that particles cannot be saved
 
-    __init__.__signature__ = _keywords()
+    __init__.__signature__ = agent_signature()
 
     # -- the training state -------------------------------------------------
 
@@ -346,30 +325,7 @@ class ESAgent:
         where ``episode_start`` is True start fresh too. A stateless policy
         returns the action alone, or ``(action, None)`` when given a
         ``state`` or ``episode_start``."""
-        if self.module is None:
-            raise ConfigError("predict needs a policy; a Problem has no observations")
-        if isinstance(obs, dict | tuple) and self.flattened_observations:
-            obs = gym.spaces.flatten(self.flattened_observations, obs)  # the env's own
-        obs = np.asarray(obs, np.float32)
-        batch = np.atleast_2d(obs)
-        if not self.recurrent:
-            actions = self.loop.mean_actions(self.state, self._unravel, batch)
-            actions = actions[0] if obs.ndim == 1 else actions
-            # Code written for recurrent policies unpacks (action, state).
-            stateful = state is not None or episode_start is not None
-            return (actions, None) if stateful else actions
-        fresh = np.tile(self.initial_carry, (len(batch), 1))
-        carry = fresh if state is None else np.atleast_2d(state).astype(np.float32)
-        if carry.shape != fresh.shape:
-            raise ConfigError(
-                f"state has shape {np.shape(state)}: expected {fresh.shape} "
-                f"(the policy's flat carry, one row per observation)"
-            )
-        if episode_start is not None:
-            starts = np.broadcast_to(np.asarray(episode_start, bool), len(batch))
-            carry = np.where(starts[:, None], fresh, carry)
-        actions, carry = self.loop.mean_actions(self.state, self._unravel, batch, carry)
-        return (actions[0], carry[0]) if obs.ndim == 1 else (actions, carry)
+        return predict_actions(self, obs, state, episode_start)
 
     def evaluate_episodes(self, num_episodes: int = 10) -> np.ndarray:
         """Returns of ``num_episodes`` whole episodes (inner runs) of the mean
@@ -386,19 +342,7 @@ class ESAgent:
     def check_evaluation(self, num_episodes: Any) -> None:
         """ConfigError unless ``num_episodes`` is a positive integer whose
         evaluation envs (one per episode) fit in memory."""
-        if (
-            isinstance(num_episodes, bool)
-            or not isinstance(num_episodes, numbers.Integral)
-            or num_episodes <= 0
-        ):
-            raise ConfigError(
-                f"num_episodes must be a positive integer, got {num_episodes!r}"
-            )
-        check_fits(
-            f"{num_episodes} evaluation episodes (an env each, about "
-            f"{format_bytes(self._env_bytes)} per env)",
-            num_episodes * self._env_bytes,
-        )
+        check_evaluation_size(num_episodes, self._env_bytes)
 
     def evaluate(self, num_episodes: int = 10) -> float:
         """Mean return of the mean parameters over ``num_episodes`` episodes."""
@@ -417,22 +361,7 @@ class ESAgent:
         alongside (the CLI stores its loop state there). With several
         processes (``jax.distributed``) every process calls it: the state is
         gathered from all, and process 0 alone writes."""
-        payload = {
-            "format": checkpoints.FORMAT,
-            "algorithm": self.algorithm.agent_name,
-            "config": config_to_save(self.config),
-            "state": unpack_state(self.state),
-            "counters": {
-                "env_steps": self.env_steps,
-                "simulated_steps": self.simulated_steps,
-                "eval_env_steps": self.eval_env_steps,
-                "num_updates": self.num_updates,
-            },
-            "reset_rng": self.loop.reset_key_data(),
-            "warmed_up": self._warmed_up,
-            "particles": particles_to_save(self),
-            "extra": extra or {},
-        }
+        payload = checkpoint_payload(self, extra)
         if is_main_process():
             checkpoints.write(path, payload)
 
@@ -450,27 +379,9 @@ class ESAgent:
 
     @classmethod
     def from_checkpoint(cls, saved: dict[str, Any], **overrides: Any) -> "ESAgent":
-        check_env_given(saved, overrides)
-        if saved["config"].get("problem") is not None:  # saved with env "swimmer"
-            saved = {**saved, "config": {**saved["config"], "env": None}}
         if cls is ESAgent:  # the saved agent's class: PES, NRES, ...
             cls = agent_class(saved["algorithm"])
-        # The saved config is complete: no preset fills it again.
-        agent = cls(**{**saved["config"], "preset": None, **overrides})
-        preset = saved["config"].get("preset")
-        agent.config = dataclasses.replace(agent.config, preset=preset)
-        updates = saved["counters"]["num_updates"]  # in checkpoints before hyper
-        state = restore_state(saved["state"], agent.state, updates)
-        if saved.get("particles") is None:  # restart: clear the accumulators
-            state = state.replace(est_state=agent.est_state)
-        else:
-            agent.loop.set_particles(saved["particles"])
-            agent._warmed_up = saved["warmed_up"]
-        agent.state = state
-        for name, value in saved["counters"].items():
-            setattr(agent, name, value)
-        agent.loop.set_reset_key_data(saved["reset_rng"])
-        return agent
+        return restore_agent(cls, saved, overrides)
 
 
 def agent_class(name: str) -> type[ESAgent]:

@@ -3,6 +3,7 @@ refused with one line holding the estimate, rather than swapping or being
 killed part way through building an agent."""
 
 import math
+import numbers
 import os
 import tracemalloc
 from collections.abc import Callable
@@ -103,4 +104,22 @@ def tree_bytes(shapes: Any) -> int:
 
     return sum(
         math.prod(leaf.shape) * leaf.dtype.itemsize for leaf in jax.tree.leaves(shapes)
+    )
+
+
+def check_evaluation_size(num_episodes: Any, env_bytes: float) -> None:
+    """ConfigError unless ``num_episodes`` is a positive integer whose
+    evaluation envs (one per episode) fit in memory."""
+    if (
+        isinstance(num_episodes, bool)
+        or not isinstance(num_episodes, numbers.Integral)
+        or num_episodes <= 0
+    ):
+        raise ConfigError(
+            f"num_episodes must be a positive integer, got {num_episodes!r}"
+        )
+    check_fits(
+        f"{num_episodes} evaluation episodes (an env each, about "
+        f"{format_bytes(env_bytes)} per env)",
+        num_episodes * env_bytes,
     )

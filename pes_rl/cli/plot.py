@@ -17,13 +17,11 @@ from pes_rl.cli.run_groups import (  # noqa: F401 (group_runs, Run: API here too
     X_AXES,
     Group,
     Run,
-    algo_label,
-    base_label,
     group_runs,
     load_run,
     panel_groups,
-    run_count,
 )
+from pes_rl.cli.run_labels import algo_label, base_label, run_count
 from pes_rl.errors import ConfigError
 
 # A legend with more entries, or a longer label, goes outside the axes.

@@ -129,7 +129,7 @@ def check_combinations(config, given: dict[str, Any]) -> None:
         )
     if not algorithm.persistent and "stagger" in given:
         raise ConfigError(f"--stagger does not apply to --algo {config.algo}")
-    from pes_rl.agents.build import resolve_backend
+    from pes_rl.agents.tasks import resolve_backend
     from pes_rl.envs.registry import is_playground
 
     if is_playground(config.env) and "backend" in given:

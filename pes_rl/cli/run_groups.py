@@ -1,5 +1,6 @@
 """Runs and their groups, for ``pes_rl.plot``: reading run directories,
-grouping the seeds of one configuration, labels and panels.
+grouping the seeds of one configuration, and panels (labels:
+``pes_rl.cli.run_labels``).
 
 Runs on different environments (``env_id`` in ``config.json``) are drawn in
 separate panels, one per environment, titled by it; runs are grouped per
@@ -19,17 +20,9 @@ command line; ``env_id``, the environment it resolved to, stands for it when
 present. ``hidden_sizes`` is ignored for linear and recurrent policies, and
 ``recurrent_size`` unless the policy is a GRU or LSTM. ``total_steps`` is
 kept: it sets the length of a run and the pace of the ``*_final`` decays.
-
-Each group is labelled by the smallest set of the remaining keys that tells
-the groups apart, found greedily: the algorithm first when it differs, then
-the key that separates most pairs of groups still alike (ties broken by
-``LABEL_PRIORITY``), until every group has its own label. Algorithms are
-written by name (PES, NRES, TES, FullES) and long keys abbreviated
-(``LABEL_NAMES``: lr, N, K, σ, …); the number of seeds follows in brackets.
 """
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from pes_rl.cli.run_labels import distinguishing_keys, format_item, label_rank
 from pes_rl.errors import ConfigError
 
 X_AXES = {
@@ -69,45 +63,6 @@ BOOKKEEPING = (
     "updates_per_call",
     "wandb",
     "wandb_project",
-)
-IGNORED_KEYS = BOOKKEEPING  # the former name
-LABEL_NAMES = {
-    "learning_rate": "lr",
-    "learning_rate_final": "lr_final",
-    "num_particles": "N",
-    "truncation_length": "K",
-    "horizon": "T",
-    "sigma": "σ",
-    "sigma_final": "σ_final",
-    "fitness_shaping": "shaping",
-    "hidden_sizes": "hidden",
-    "recurrent_size": "units",
-    "env_id": "env",
-}
-# Which key names a group when several tell the same groups apart; keys not
-# listed come after these, alphabetically.
-LABEL_PRIORITY = (
-    "algo",
-    "env_id",
-    "env",
-    "learning_rate",
-    "sigma",
-    "num_particles",
-    "truncation_length",
-    "horizon",
-    "optimizer",
-    "fitness_shaping",
-    "policy",
-    "hidden_sizes",
-    "recurrent_size",
-    "obs_norm",
-    "learning_rate_final",
-    "sigma_final",
-    "stagger",
-    "backend",
-    "brax_physics",
-    "env_kwargs",
-    "total_steps",
 )
 
 
@@ -209,66 +164,9 @@ def _group_key(run: Run) -> str:
     return json.dumps(_effective_config(run.config), sort_keys=True)
 
 
-def algo_label(name: Any) -> str:
-    """An algorithm's name in legends (``TES`` for ``tes``); unknown names
-    as they are."""
-    # Imported here: plotting stays free of JAX unless a label needs it.
-    from pes_rl.core.algorithms import REGISTRY
-
-    found = REGISTRY.get(name) if isinstance(name, str) else None
-    return found.label if found is not None else str(name)
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, list):
-        return "x".join(map(str, value)) if value else "[]"
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def _format_item(key: str, value: Any) -> str:
-    if key == "algo":
-        return algo_label(value)
-    return f"{LABEL_NAMES.get(key, key)}={_format_value(value)}"
-
-
-def _label_rank(key: str) -> tuple[int, str]:
-    """Where ``key`` comes in a label: as listed in ``LABEL_PRIORITY``, then
-    alphabetically."""
-    if key in LABEL_PRIORITY:
-        return LABEL_PRIORITY.index(key), ""
-    return len(LABEL_PRIORITY), key
-
-
-def _distinguishing_keys(configs: list[dict[str, Any]]) -> list[str]:
-    """The fewest keys (greedily) whose values tell ``configs`` apart, the
-    algorithm first when it differs."""
-    values = {
-        k: [json.dumps(c.get(k), sort_keys=True) for c in configs]
-        for k in sorted({k for c in configs for k in c})
-    }
-    candidates = [k for k, v in values.items() if len(set(v)) > 1]
-    candidates.sort(key=_label_rank)
-    chosen = ["algo"] if "algo" in candidates else []
-
-    def alike_pairs(keys: list[str]) -> int:
-        counts: dict[tuple[str, ...], int] = {}
-        for i in range(len(configs)):
-            signature = tuple(values[k][i] for k in keys)
-            counts[signature] = counts.get(signature, 0) + 1
-        return sum(n * (n - 1) // 2 for n in counts.values())
-
-    while alike_pairs(chosen) and len(chosen) < len(candidates):
-        rest = [k for k in candidates if k not in chosen]
-        # min() keeps the first of equals: the higher-priority key.
-        chosen.append(min(rest, key=lambda k: alike_pairs([*chosen, k])))
-    return sorted(chosen, key=candidates.index)
-
-
 def _label_keys(groups: list[list[Run]]) -> list[str]:
     """The fewest config keys that tell ``groups`` apart."""
-    return _distinguishing_keys(
+    return distinguishing_keys(
         [_effective_config(g[0].config) for g in groups if g[0].config is not None]
     )
 
@@ -285,9 +183,9 @@ def _labels(groups: list[list[Run]], keys: list[str] | None = None) -> list[str]
             label = runs[0].path.name
         elif keys:
             config = _effective_config(config)
-            label = ", ".join(_format_item(k, config.get(k)) for k in keys)
+            label = ", ".join(format_item(k, config.get(k)) for k in keys)
         elif "algo" in config:
-            label = _format_item("algo", config["algo"])
+            label = format_item("algo", config["algo"])
         else:
             label = runs[0].path.name
         if len(runs) > 1:
@@ -349,24 +247,6 @@ def group_runs(
     ]
 
 
-_RUN_COUNT = re.compile(r" \(\d+ (seeds|runs)\)$")
-
-
-def base_label(label: str) -> str:
-    """A group's label without its " (n seeds)"."""
-    return _RUN_COUNT.sub("", label)
-
-
-def run_count(suffixes: list[str]) -> str:
-    """One label's " (n seeds)" over the panels it appears in, a range
-    ("2–3 seeds") when they differ."""
-    if len(set(suffixes)) == 1:
-        return suffixes[0]
-    counts = [int(s.split()[0][1:]) if s else 1 for s in suffixes]
-    word = "runs" if any(s.endswith("runs)") for s in suffixes) else "seeds"
-    return f" ({min(counts)}–{max(counts)} {word})"
-
-
 def _env_of(run: Run) -> str | None:
     if run.config is None:
         return None
@@ -396,7 +276,7 @@ def panel_groups(
     panels = _panels(runs)
     members = [_split(panel_runs) for _, panel_runs in panels]
     keys = sorted(
-        {k for groups in members for k in _label_keys(groups)}, key=_label_rank
+        {k for groups in members for k in _label_keys(groups)}, key=label_rank
     )
     return [
         (

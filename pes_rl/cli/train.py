@@ -11,21 +11,25 @@ checkpoint.
 import contextlib
 import dataclasses
 import math
-import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pes_rl.agents.presets import GENERIC
 from pes_rl.cli.flags import TrainConfig, parse_config
+from pes_rl.cli.processes import (
+    Interrupted,
+    SignalStop,
+    init_distributed,
+    printer,
+    together,
+)
 from pes_rl.cli.rules import preset_name, surprises
-from pes_rl.core.multihost import any_process, check_same, is_main_process
+from pes_rl.core.multihost import check_same, is_main_process
 from pes_rl.envs.backends.pool import EnvironmentWorkerError
 from pes_rl.errors import ConfigError, DiskFullError, NonFiniteError
 from pes_rl.runs.callbacks import (
-    Callback,
     CheckpointCallback,
     EvalCallback,
     TensorBoardCallback,
@@ -71,7 +75,7 @@ class TrainingRun:
         if not self.main:
             config = dataclasses.replace(config, progress=False)
         self.config, self.resume = config, resume
-        self.say = _printer(self.main)
+        self.say = printer(self.main)
         self.run_dir = Path(config.run_dir) if config.run_dir is not None else None
         self.agent: Any = None
         self.writer: Any = None
@@ -105,7 +109,7 @@ class TrainingRun:
         """Claim the run directory, then rebuild the agent from its newest
         checkpoint (or anew if it stopped before its first)."""
         config, run_dir, main = self.config, self.run_dir, self.main
-        claim = _together(lambda: Claim(run_dir, new=False) if main else None)
+        claim = together(lambda: Claim(run_dir, new=False) if main else None)
         if claim is not None:
             resources.callback(claim.release)
         from pes_rl.agents import agent_class
@@ -116,7 +120,7 @@ class TrainingRun:
         spread = ("num_workers", "workers", "ray_address", "num_devices")
         overrides = {name: kwargs[name] for name in (*spread, "updates_per_call")}
         fresh = not checkpoint_files(run_dir)  # stopped before its first
-        agent, self.loop_state, checkpoint_path = _together(
+        agent, self.loop_state, checkpoint_path = together(
             lambda: (
                 (agent_class(config.algo)(**kwargs), {}, None)
                 if fresh
@@ -153,12 +157,12 @@ class TrainingRun:
             problem_or_env = config.problem or config.env
             self.run_dir = default_run_dir(problem_or_env, config.algo, config.seed)
         run_dir = self.run_dir
-        _together(lambda: check_new(run_dir) if main else None)
+        together(lambda: check_new(run_dir) if main else None)
         with contextlib.ExitStack() as building:
-            agent = _together(lambda: agent_class(config.algo)(**config.agent_kwargs()))
+            agent = together(lambda: agent_class(config.algo)(**config.agent_kwargs()))
             building.callback(agent.close)
             agent.check_evaluation(2 * config.eval_episodes)  # the final one's
-            claim = _together(lambda: Claim(run_dir, new=True) if main else None)
+            claim = together(lambda: Claim(run_dir, new=True) if main else None)
             # The claim is released after the agent closes: the run owns
             # its directory until everything it started has stopped.
             if claim is not None:
@@ -225,7 +229,7 @@ class TrainingRun:
 
     # -- training -----------------------------------------------------------
 
-    def _train(self) -> "_SignalStop":
+    def _train(self) -> "SignalStop":
         """Up to the run's budget (a resumed agent counts on from its steps),
         then the final evaluation; stops early, with a checkpoint, on a
         signal."""
@@ -241,7 +245,7 @@ class TrainingRun:
             config.eval_every, config.eval_episodes, on_result=self._record_evaluation
         )
         self.evaluations.next_eval = self.loop_state.get("next_eval")
-        stop = _SignalStop(self.checkpoints)
+        stop = SignalStop(self.checkpoints)
         logger = TensorBoardCallback(self.writer)
         with stop.installed():
             agent.learn(
@@ -319,123 +323,10 @@ class TrainingRun:
         return summary
 
 
-def _together(step: Callable[[], Any]) -> Any:
-    """``step()``; where processes train together, an error in any of them
-    stops all (the others would wait for it in the first device call)."""
-    try:
-        result, error = step(), None
-    except Exception as err:
-        result, error = None, err
-    if any_process(error is not None):
-        raise error or ConfigError(
-            "another process of this run stopped; see its output"
-        )
-    return result
-
-
-def _printer(main: bool):
-    """``print`` on process 0; the other processes of a multi-process run
-    stay quiet."""
-    return print if main else (lambda *args, **kwargs: None)
-
-
-class Interrupted(Exception):
-    def __init__(self, message: str, exit_status: int):
-        super().__init__(message)
-        self.exit_status = exit_status
-
-
-class _SignalStop(Callback):
-    """On SIGINT or SIGTERM, finish the current update, save a checkpoint
-    and stop training."""
-
-    def __init__(self, checkpoints: CheckpointCallback):
-        self.checkpoints = checkpoints
-        self.agent = None
-        self.signal_name: str | None = None
-        self.exit_status = 0
-
-    @contextlib.contextmanager
-    def installed(self):
-        def handler(signum, frame):
-            if self.signal_name is not None:  # a second signal: stop now
-                raise KeyboardInterrupt
-            self.signal_name = signal.Signals(signum).name
-            self.exit_status = 128 + signum
-            print(
-                f"{self.signal_name}: stopping after {self._in_progress()}, then "
-                "saving a checkpoint; a second signal stops at once",
-                file=sys.stderr,
-                flush=True,
-            )
-
-        previous = {
-            sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
-
-    def _in_progress(self) -> str:
-        """What the stop waits for: on the jitted engine a whole device call."""
-        agent = self.agent
-        if agent is None or agent.backend_name == "gymnasium":
-            return "the update in progress"
-        updates = agent.config.updates_per_call
-        seconds = agent.last_call_seconds
-        took = (
-            f"the last took {seconds:.0f} s"
-            if seconds is not None
-            else "the first waits for its compilation"
-        )
-        return f"the device call in progress (up to {updates} updates; {took})"
-
-    def on_training_start(self, agent):
-        self.agent = agent
-
-    def on_update(self, agent, info):
-        # Processes of a multi-process run stop together, whichever had the
-        # signal (a collective: each process asks after every call).
-        if not any_process(self.signal_name is not None):
-            return None
-        if self.signal_name is None:
-            self.signal_name = "a signal to another process"
-            self.exit_status = 128 + signal.SIGTERM
-        self.checkpoints.save(agent)
-        return False
-
-
-def _init_distributed(config: TrainConfig) -> None:
-    """Join a multi-host run: every process runs the same command with the
-    same seed and computes the same updates; XLA shards the particles over
-    all hosts' devices."""
-    given = [
-        config.coordinator_address is not None,
-        config.num_processes is not None,
-        config.process_id is not None,
-    ]
-    if not any(given):
-        return
-    if not all(given):
-        raise ConfigError(
-            "multi-host runs need --coordinator-address, --num-processes "
-            "and --process-id together"
-        )
-    import jax
-
-    jax.distributed.initialize(
-        coordinator_address=config.coordinator_address,
-        num_processes=config.num_processes,
-        process_id=config.process_id,
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_config(argv)
-        _init_distributed(config)  # then only process 0 writes (``run``)
+        init_distributed(config)  # then only process 0 writes (``run``)
         run(config, resume=config.resume is not None)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -191,47 +191,49 @@ def make_update(
         hyper = ts.hyper.replace(updates=ts.hyper.updates + apply.astype(jnp.int32))
         obs_stats = ts.obs_stats
         if obs_norm:
-            old = normalizer(obs_stats)
-            updated = update_stats_jax(
-                obs_stats,
-                window.obs_count,
-                window.obs_sum,
-                window.obs_sum_sq,
-                center=old[0],
-            )
-            obs_stats = jax.tree.map(
-                lambda new, prev: jnp.where(finite & healthy, new, prev),
-                updated,
-                obs_stats,
-            )
-            theta, eps, score, opt_state = renormalize(
-                theta,
-                est_state.eps,
-                est_state.score,
-                opt_state,
-                old,
-                normalizer(obs_stats),
-            )
-            est_state = est_state.replace(eps=eps, score=score)
+            obs_stats, theta, est_state, opt_state = _renormalized(
+                normalizer, renormalize, window, finite & healthy,
+                obs_stats, theta, est_state, opt_state,
+            )  # fmt: skip
         ts = ts.replace(
-            theta=theta,
-            opt_state=opt_state,
-            est_state=est_state,
-            obs_stats=obs_stats,
-            hyper=hyper,
-        )
-        metrics = UpdateMetrics(
-            grad=grad,
-            window_return=returns.mean(),
-            env_steps=window.env_steps,
-            simulated_steps=window.simulated_steps,
-            episodes_completed=window.completed_count,
-            completed_return_sum=window.completed_return_sum,
-            finite=finite,
-        )
-        return ts, metrics
+            theta=theta, opt_state=opt_state, est_state=est_state,
+            obs_stats=obs_stats, hyper=hyper,
+        )  # fmt: skip
+        return ts, _metrics(grad, returns, window, finite)
 
     return Update(ask=ask, finish=finish, normalizer=normalizer)
+
+
+def _renormalized(
+    normalizer, renormalize, window: WindowOut, keep, obs_stats, theta, est_state,
+    opt_state,
+):  # fmt: skip
+    """The statistics with the window's observations (kept only when
+    ``keep``), and theta, the perturbations, the scores and the optimiser
+    state re-expressed for them."""
+    old = normalizer(obs_stats)
+    updated = update_stats_jax(
+        obs_stats, window.obs_count, window.obs_sum, window.obs_sum_sq, center=old[0]
+    )
+    obs_stats = jax.tree.map(
+        lambda new, prev: jnp.where(keep, new, prev), updated, obs_stats
+    )
+    theta, eps, score, opt_state = renormalize(
+        theta, est_state.eps, est_state.score, opt_state, old, normalizer(obs_stats)
+    )
+    return obs_stats, theta, est_state.replace(eps=eps, score=score), opt_state
+
+
+def _metrics(grad, returns, window: WindowOut, finite) -> UpdateMetrics:
+    return UpdateMetrics(
+        grad=grad,
+        window_return=returns.mean(),
+        env_steps=window.env_steps,
+        simulated_steps=window.simulated_steps,
+        episodes_completed=window.completed_count,
+        completed_return_sum=window.completed_return_sum,
+        finite=finite,
+    )
 
 
 def unpack_state(ts: TrainState) -> dict[str, Any]:

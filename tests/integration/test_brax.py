@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 from brax_toy import TOY
+from compile_events import compiles
 
 from pes_rl.agents import NRES, PES
 
@@ -32,20 +33,14 @@ def test_learn_in_calls_matches_single_updates():
 
 
 def test_no_recompilation_after_the_first_update():
-    compiles = []
-    jax.monitoring.register_event_duration_secs_listener(
-        lambda event, duration, **_: (
-            compiles.append(event) if "backend_compile" in event else None
-        )
-    )
     agent = NRES(**{**TOY, "seed": 11}, backend="brax", updates_per_call=2)
     agent.update()
     agent.evaluate(4)
-    compiles.clear()
-    agent.learn(3000, progress_bar=False, reset_num_timesteps=False)
-    agent.evaluate(4)
-    agent.update()
-    assert compiles == []
+    with compiles() as compiled:
+        agent.learn(3000, progress_bar=False, reset_num_timesteps=False)
+        agent.evaluate(4)
+        agent.update()
+    assert compiled == []
 
 
 def test_callback_and_learning_on_brax():

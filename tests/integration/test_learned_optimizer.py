@@ -2,6 +2,8 @@
 step, damped MLP outputs), one fixed task sequence, the validation-loss
 objective."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,8 +16,13 @@ from pes_rl.problems.learned_optimizer import LearnedOptimizer
 pytest.importorskip("sklearn")
 
 
+@functools.cache
+def jitted_step(problem):
+    return jax.jit(problem.step)  # compiled once per problem
+
+
 def run(problem, theta, init_key, step_keys):
-    state, step, rewards = problem.init(init_key), jax.jit(problem.step), []
+    state, step, rewards = problem.init(init_key), jitted_step(problem), []
     for k in step_keys:
         state, reward, _ = step(theta, state, k)
         rewards.append(float(reward) * problem.horizon)

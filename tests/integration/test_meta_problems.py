@@ -1,8 +1,8 @@
 """The meta-learning problems (digits learning-rate schedule, 20
 hyperparameters, learned optimiser): jittable and vmappable steps, the
-minibatches and initialisations pairs share, the CLI, the missing extra."""
+minibatches and initialisations pairs share, the missing extra (their CLI
+run: e2e/test_problems_cli.py)."""
 
-import json
 import sys
 
 import jax
@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from pes_rl.agents import PES
-from pes_rl.cli.train import main
 from pes_rl.core.problem_window import ProblemBackend
 from pes_rl.errors import ConfigError
 from pes_rl.problems import digits, make
@@ -152,23 +151,6 @@ def test_the_learned_optimizer_starts_as_a_working_optimizer():
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
     width = int(state["mask"].sum())
     assert 16 <= width <= 64
-
-
-def test_the_cli_trains_a_digits_problem(tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    args = ["--problem", "lr_schedule_digits", "--total-steps", "1600"]
-    args += ["--eval-every", "800", "--eval-episodes", "1", "--run-dir", str(run_dir)]
-    assert main(args) == 0
-    err = capsys.readouterr().err
-    assert "PES on LRScheduleDigits" in err and "step/s" in err  # the progress bar
-    lines = [
-        json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().split("\n") if x
-    ]
-    assert lines[-1]["env_steps"] >= 1600
-    assert all(-digits.WORST_LOSS <= x["eval_return"] < 0 for x in lines)
-    assert any((run_dir / "checkpoints").iterdir())
-    config = json.loads((run_dir / "config.json").read_text())
-    assert config["preset"] == "lr_schedule_digits" and config["num_particles"] == 8
 
 
 def test_without_scikit_learn_the_error_names_the_extra(monkeypatch):

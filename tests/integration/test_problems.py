@@ -2,7 +2,6 @@
 parity with the environment form, shared keys within a pair, the CLI
 in-process (its subprocess run is in e2e/test_problems_cli.py)."""
 
-import json
 from pathlib import Path
 
 import jax
@@ -130,20 +129,6 @@ def test_bad_problem_input_is_one_line(args, message, tmp_path, capsys):
     assert not run_dir.exists()
 
 
-def test_a_problem_run_resumes(tmp_path, capsys):
-    run_dir = str(tmp_path / "run")
-    args = ["--problem", "lr_schedule_toy", "--eval-every", "20000", "--no-progress"]
-    assert main([*args, "--total-steps", "40000", "--run-dir", run_dir]) == 0
-    assert main(["--resume", run_dir, "--total-steps", "80000"]) == 0
-    lines = [
-        json.loads(x)
-        for x in Path(run_dir, "metrics.jsonl").read_text().split("\n")
-        if x
-    ]
-    steps = [line["env_steps"] for line in lines]
-    assert steps == sorted(set(steps)) and steps[-1] >= 80000
-
-
 def test_the_readme_problem_example_runs(capsys):
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Problems: PES for any unrolled computation")[1]
@@ -151,19 +136,6 @@ def test_the_readme_problem_example_runs(capsys):
     exec(compile(code, "README.md", "exec"), {})
     theta = capsys.readouterr().out
     assert theta.startswith("[") and "]" in theta
-
-
-def test_evaluate_a_problem_run_and_refuse_its_video(tmp_path, capsys):
-    from pes_rl.cli import evaluate
-
-    run_dir = str(tmp_path / "run")
-    args = ["--problem", "influence_balancing", "--total-steps", "20000"]
-    assert main([*args, "--eval-every", "10000", "--run-dir", run_dir]) == 0
-    capsys.readouterr()
-    assert evaluate.main([run_dir, "--episodes", "2"]) == 0
-    assert "PES on InfluenceBalancing" in capsys.readouterr().out
-    assert evaluate.main([run_dir, "--video", str(tmp_path / "x.mp4")]) == 2
-    assert "has no video" in capsys.readouterr().err
 
 
 class FloatDoneScalarParams:

@@ -86,9 +86,10 @@ def test_jitted_carry_persists_across_windows_and_restarts_every_episode():
 
     def returns(window, num_windows):
         backend = ProblemBackend(problem, 4)
+        unroll = jax.jit(backend.unroll, static_argnums=3)  # one compile per window
         carry, total = backend.init(jax.random.key(5)), np.zeros(4)
         for _ in range(num_windows):
-            carry, out = backend.unroll(carry, params, normalizer, window, active)
+            carry, out = unroll(carry, params, normalizer, window, active)
             total += np.asarray(out.returns)
         return total, carry
 

@@ -1,35 +1,17 @@
 """sigma and the learning rate are data of the training state, not constants
 of the compiled update: a sweep over their values (or over the length of a
 decay) compiles the update once. Compilations are counted as XLA reports
-them (JAX's backend-compile event), whatever function they come from."""
-
-import contextlib
+them (JAX's backend-compile and cache-read events), whatever function they
+come from."""
 
 import jax
 import numpy as np
 import pytest
+from compile_events import compiles
 
 from pes_rl.agents import PES
 from pes_rl.core.schedules import LinearDecay
 from pes_rl.problems.toys import LinearQuadratic
-
-BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
-
-
-@contextlib.contextmanager
-def compiles():
-    """The names of the functions XLA compiles inside the block."""
-    names = []
-
-    def listen(event, duration, **kwargs):
-        if event == BACKEND_COMPILE:
-            names.append(kwargs.get("fun_name", "?"))
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        yield names
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
 
 
 def trained(name, value, settings):

@@ -2,12 +2,10 @@
 subprocess runs are in e2e/test_cli_subprocess.py)."""
 
 import gymnasium as gym
-import numpy as np
 import pytest
 from spaces_envs import SequenceObservations
 
 from pes_rl.cli.train import main
-from pes_rl.envs import LinearQuadraticEnv
 
 gym.register("VaryingLength-v0", entry_point=SequenceObservations, max_episode_steps=10)
 
@@ -51,46 +49,6 @@ def test_run_dir_that_is_a_file_or_holds_results(tmp_path, capsys):
     assert main(["--env", "linear_quadratic", "--run-dir", str(tmp_path / "full")]) == 2
     assert (tmp_path / "full" / "metrics.jsonl").read_text() == "{}\n"
     assert "not a directory" in capsys.readouterr().err
-
-
-class BlowsUp(LinearQuadraticEnv):
-    """Finite for a while, then NaN observations."""
-
-    steps_taken = 0
-
-    def step(self, action):
-        BlowsUp.steps_taken += 1
-        obs, reward, term, trunc, info = super().step(action)
-        if BlowsUp.steps_taken > 4000:
-            obs = obs * np.nan
-        return obs, reward, term, trunc, info
-
-
-def test_non_finite_observation_stops_and_keeps_the_checkpoint(tmp_path, capsys):
-    gym.register(id="BlowsUp-v0", entry_point=BlowsUp, max_episode_steps=20)
-    run_dir = tmp_path / "run"
-    code = main(
-        [
-            "--env",
-            "BlowsUp-v0",
-            "--truncation-length",
-            "5",
-            "--no-progress",
-            "--eval-every",
-            "1000",
-            "--run-dir",
-            str(run_dir),
-        ]
-    )
-    assert code == 1
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "non-finite" in err and "particle" in err and "step" in err
-    from pes_rl.agents import PES
-    from pes_rl.runs.checkpoints import checkpoint_files
-
-    restored = PES.load(checkpoint_files(run_dir)[0])
-    assert np.isfinite(np.asarray(restored.theta)).all()
-    assert 0 < restored.env_steps <= 4000
 
 
 def test_flags_override_presets_and_a_given_sigma_stays_constant():

@@ -1,5 +1,6 @@
 """What a new user trips over: run directory names, presets by env id, and
-flags that would do nothing (the subprocess ones: e2e/test_new_user_processes.py)."""
+flags that would do nothing (those that train: e2e/test_cli_runs.py and
+e2e/test_new_user_processes.py)."""
 
 import pytest
 
@@ -19,19 +20,6 @@ def test_presets_answer_to_the_gymnasium_id_too(env_id):
     alias = parse_config(["--env", "swimmer"])
     assert {**vars(config), "env": None} == {**vars(alias), "env": None}
     assert parse_config(["--env", "Hopper-v5"]).num_particles == 64
-
-
-def test_the_first_line_names_the_preset(tmp_path, capsys):
-    args = ["--env", "Swimmer-v5", "--total-steps", "1", "--no-stagger"]
-    args += ["--eval-episodes", "1"]
-    assert main([*args, "--run-dir", str(tmp_path / "a")]) == 0
-    assert "swimmer preset" in capsys.readouterr().err.splitlines()[0]
-    args = ["--env", "InvertedPendulum-v5", "--total-steps", "1", "--no-stagger"]
-    args += ["--eval-episodes", "1"]
-    assert main([*args, "--run-dir", str(tmp_path / "b")]) == 0
-    err = capsys.readouterr().err.splitlines()
-    assert "generic defaults" in err[0]
-    assert any("--total-steps 1 buys about 1 updates" in x for x in err), err
 
 
 @pytest.mark.parametrize(
@@ -54,14 +42,6 @@ def test_flags_that_would_do_nothing_are_errors(args, message, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and message in err, err
     assert not run_dir.exists()
-
-
-def test_surprising_flags_get_a_warning(tmp_path, capsys):
-    args = ["--env", "swimmer", "--sigma", "0.2", "--total-steps", "2000"]
-    assert main([*args, "--run-dir", str(tmp_path / "r"), "--no-progress"]) == 0
-    warnings = [x for x in capsys.readouterr().err.splitlines() if "warning:" in x]
-    assert any("replaces the swimmer preset's decay 0.3 -> 0.1" in x for x in warnings)
-    assert any("warm-up alone takes 9000 env steps" in x for x in warnings)
 
 
 def test_help_shows_the_presets_and_the_resumable_flags(capsys):
