@@ -144,11 +144,11 @@ def test_a_problem_run_resumes(tmp_path, capsys):
     assert steps == sorted(set(steps)) and steps[-1] >= 80000
 
 
-def test_the_readme_problem_example_runs(capsys):
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Problems: PES for any unrolled computation")[1]
+def test_the_docs_problem_example_runs(capsys):
+    guide = (ROOT / "docs" / "guides" / "problems.md").read_text()
+    section = guide.split("# Problems: PES for any unrolled computation")[1]
     code = section.split("```python\n")[1].split("```")[0]
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "docs/guides/problems.md", "exec"), {})
     theta = capsys.readouterr().out
     assert theta.startswith("[") and "]" in theta
 

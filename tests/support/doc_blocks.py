@@ -15,6 +15,8 @@ Every block runs on its own, in a fresh namespace or shell, in a temporary
 directory where ``experiments`` and ``tests`` point to the repository's.
 """
 
+import contextlib
+import copy
 import os
 import re
 import subprocess
@@ -44,7 +46,7 @@ class Block:
 
     @property
     def mode(self) -> str:
-        """"run" (default tier), "slow" or "skip"."""
+        """ "run" (default tier), "slow" or "skip"."""
         if self.marker is None:
             return "run"
         return "slow" if self.marker == "slow" else "skip"
@@ -94,8 +96,7 @@ def convention_problem(block: Block) -> str | None:
     """Why a block breaks the convention, or None."""
     if block.marker is not None and not MODE.match(block.marker):
         return (
-            f"{block.id}: unknown marker {block.marker!r} "
-            "(use 'slow' or 'skip (why)')"
+            f"{block.id}: unknown marker {block.marker!r} (use 'slow' or 'skip (why)')"
         )
     if block.mode == "run" and block.lang not in PYTHON:
         return (
@@ -122,6 +123,34 @@ def workdir(tmp_path: Path) -> Path:
     for name in ("experiments", "tests"):
         (tmp_path / name).symlink_to(ROOT / name)
     return tmp_path
+
+
+@contextlib.contextmanager
+def registries_restored():
+    """The registries a block may add to (algorithms and their agent
+    classes, envs with Gymnasium's, problems) as they were before it, so
+    one block's names do not reach other tests."""
+    import gymnasium as gym
+
+    from pes_rl import problems
+    from pes_rl.agents import es_agent
+    from pes_rl.core import algorithms
+    from pes_rl.envs import registry
+
+    tables = [
+        algorithms.REGISTRY,
+        es_agent._CLASSES,
+        registry._CUSTOM,
+        problems._REGISTRY,
+        gym.envs.registry,
+    ]
+    saved = [copy.copy(table) for table in tables]
+    try:
+        yield
+    finally:
+        for table, before in zip(tables, saved, strict=True):
+            table.clear()
+            table.update(before)
 
 
 def run_python(block: Block, cwd: Path) -> None:
