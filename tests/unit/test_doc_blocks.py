@@ -2,10 +2,11 @@
 every block is run by a test or marked as not runnable
 (tests/support/doc_blocks.py, docs/development.md)."""
 
+import re
 import textwrap
 
 import pytest
-from doc_blocks import all_blocks, read_blocks, run_python
+from doc_blocks import ROOT, all_blocks, read_blocks, run_python
 
 
 def page(tmp_path, text):
@@ -84,3 +85,32 @@ def test_a_broken_block_fails_where_the_tests_run_it(tmp_path):
     with pytest.raises(ValueError, match="num_particles") as caught:
         run_python(block, tmp_path)
     assert any(entry.path == "page.md:3" for entry in caught.traceback)
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors of a page's headings, as Python-Markdown's toc makes them."""
+    anchors = set()
+    for line in markdown.split("\n"):
+        if line.startswith("#"):
+            text = line.lstrip("#").strip().replace("`", "")
+            text = re.sub(r"[^\w\s-]", "", text).strip().lower()
+            anchors.add(re.sub(r"[-\s]+", "-", text))
+    return anchors
+
+
+def test_the_readme_links_to_files_and_headings_that_exist():
+    """The README is not part of the site, so mkdocs does not check it."""
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)\s]+)\)", readme)
+    broken = []
+    for link in links:
+        if "://" in link:
+            continue
+        path, _, anchor = link.partition("#")
+        target = ROOT / path
+        if not target.is_file():
+            broken.append(link)
+        elif anchor and anchor not in heading_anchors(target.read_text()):
+            broken.append(link)
+    assert broken == []
+    assert sum(link.startswith("docs/") for link in links) > 20
