@@ -1,4 +1,5 @@
-"""A user's own Gymnasium environment, as the README's custom-env example.
+"""A user's own Gymnasium environment, as the custom-env example of
+docs/guides/custom-environments.md.
 
 A point mass on a line is pushed towards a target it observes; reward is
 minus the distance. Importing this module registers it with Gymnasium as

@@ -22,7 +22,7 @@ import numpy as np
 
 from pes_rl.core.algorithms import REGISTRY
 
-# The committed results the README shows; only full runs write here.
+# The committed results the docs show (docs/results/); only full runs write here.
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -7,8 +7,8 @@
 Each seed trains the CLI's configuration for ``--env swimmer`` with FLAGS
 (the preset, then the flags, the decays over BUDGET env steps) in this
 process, evaluating the mean policy on 5 episodes every 10k env steps
-(10 at the end, as the CLI's final evaluation did when the README's
-numbers were measured). Counts env steps, not
+(10 at the end, as the CLI's final evaluation did when the
+numbers of docs/results/swimmer-time-to-350.md were measured). Counts env steps, not
 seconds: evaluations this frequent would dominate the wall-clock. Prints
 one line per seed and a summary line.
 """

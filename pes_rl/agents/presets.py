@@ -11,7 +11,7 @@ the paper's particles, K = 100, sigma 0.3 and std shaping for exploration,
 and settles at the end: Adam, sigma decaying to 0.1 and the learning rate
 from 0.03 to 0.002 over 600k steps (final returns 352-357 on seeds 0-9
 before a later change of random streams; now 349.9-356.9 on seeds 0-4,
-README "Swimmer: time to a return of 350", where faster settings end lower).
+docs/results/swimmer-time-to-350.md, where faster settings end lower).
 """
 
 from typing import Any
@@ -49,7 +49,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 3,870 but noisier with SGD 6e-4 -> 1e-4; decaying sigma as well ends
     # lower (1,300). FullES gets one update per 64k steps, so it takes larger
     # steps.
-    # At 10M env steps (README, "HalfCheetah"), NRES ends above the ARS
+    # At 10M env steps (docs/results/halfcheetah.md), NRES ends above the ARS
     # linear-policy threshold of 3,430 on seeds 0-2 (3,938 / 5,449 / 3,636),
     # PES and FullES on at most one seed: NRES is the preset's algorithm.
     "halfcheetah": {
@@ -192,7 +192,7 @@ PRESETS["cue_memory"] = {
 # and the survival bonus (1 per step in all three) taken out of the training
 # reward, as the ARS paper does: otherwise standing still earns 1,000 per
 # episode, where PES on the HalfCheetah copy stayed (Hopper 1,006 at 2M).
-# Results per seed: README, "Presets against the ARS thresholds".
+# Results per seed: docs/results/presets-ars.md.
 for _name in ("hopper", "walker2d", "ant"):
     PRESETS[_name] = {
         "algo": "nres",
@@ -207,7 +207,7 @@ for _name in ("hopper", "walker2d", "ant"):
 # removed or kept, with or without the 84 contact-force observations) learned
 # within 250k steps to end its episodes early, about -30, where the zero
 # policy stands for 996. A tenfold smaller step with the bonus kept stays
-# standing; it does not learn to walk in 3M steps either (README).
+# standing; it does not learn to walk in 3M steps either (docs/results/presets-ars.md).
 PRESETS["ant"]["common"].update(
     reward_shift=0.0,
     learning_rate=0.001,
@@ -223,8 +223,8 @@ PRESETS["ant"]["common"].update(
 # observation on unit scale, so sigma and lr are in units of normalised
 # observations. The learning rate decays tenfold over the run so that the
 # policy settles instead of wandering at the end.
-# `python experiments/generic_defaults.py --study` chose the values (README,
-# "Generic defaults").
+# `python experiments/generic_defaults.py --study` chose the values
+# (docs/guides/presets.md, "Generic defaults").
 GENERIC = "generic"
 _GENERIC = {
     "num_particles": 32,

@@ -18,7 +18,7 @@ worst per-step reward times the steps left (``charge_rest``). Charging the
 same total step by step keeps the objective, but PES weighs every later
 step's constant by perturbations that can no longer change it: where the
 partner trains on at a low loss, that is most of the estimate's variance
-(the README's "Problems" says where charging once does not help).
+(docs/guides/problems.md says where charging once does not help).
 
 ``PES(problem=obj, ...)`` (and NRES, TruncatedES, FullES) trains it on the
 jitted engine. A problem that also has ``observation(state) -> obs [O]``

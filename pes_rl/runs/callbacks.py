@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from pes_rl.core.multihost import any_process
 from pes_rl.runs.checkpoints import save_checkpoint
 from pes_rl.runs.files import NOT_GROUP_OR_OTHERS, make_dir
-from pes_rl.core.multihost import any_process
 
 
 class Callback:

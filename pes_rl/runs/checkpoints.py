@@ -23,10 +23,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from pes_rl.errors import ConfigError
-from pes_rl.runs.files import make_dir, write_atomic
 from pes_rl.core.multihost import is_main_process
 from pes_rl.core.train_state import TrainState
+from pes_rl.errors import ConfigError
+from pes_rl.runs.files import make_dir, write_atomic
 
 FORMAT = 2
 DIRECTORY = "checkpoints"

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pes_rl.errors import ConfigError
 from pes_rl.runs.checkpoints import DIRECTORY as CHECKPOINT_DIR
 from pes_rl.runs.checkpoints import checkpoint_files
-from pes_rl.errors import ConfigError
 from pes_rl.runs.files import (
     append_line,
     file_mode,

@@ -18,8 +18,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from pes_rl.runs.callbacks import tensorboard_writer
 from pes_rl.errors import ConfigError, MissingDependencyError
+from pes_rl.runs.callbacks import tensorboard_writer
 from pes_rl.runs.files import disk_full, write_text_atomic
 
 ID_FILE = "wandb.json"

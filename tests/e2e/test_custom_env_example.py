@@ -1,5 +1,5 @@
-"""The README's custom-environment example, and Gymnasium's own checks on
-every environment the library ships."""
+"""The custom-environment example (docs/guides/custom-environments.md), and
+Gymnasium's own checks on every environment the library ships."""
 
 import os
 import subprocess

@@ -160,7 +160,7 @@ def test_hyperparams_digits_quick(tmp_path):
     assert set(curves) == {"random search", "TES", "PES", "NRES"}
     # T = 100 and 60 inner runs: random search's best beats the ES methods'
     # shared random start, and NRES improves on it (TES and PES barely move
-    # or get worse at this budget; the README has the full runs).
+    # or get worse at this budget; docs/results/ has the full runs).
     start = curves["NRES"][0]
     assert curves["TES"][0] == curves["PES"][0] == start
     assert curves["random search"][-1] < 0.8 * start

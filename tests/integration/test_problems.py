@@ -129,15 +129,6 @@ def test_bad_problem_input_is_one_line(args, message, tmp_path, capsys):
     assert not run_dir.exists()
 
 
-def test_the_readme_problem_example_runs(capsys):
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Problems: PES for any unrolled computation")[1]
-    code = section.split("```python\n")[1].split("```")[0]
-    exec(compile(code, "README.md", "exec"), {})
-    theta = capsys.readouterr().out
-    assert theta.startswith("[") and "]" in theta
-
-
 class FloatDoneScalarParams:
     """Brax's conventions: ``done`` a float; parameters a bare float."""
 
