@@ -8,8 +8,8 @@ blank line may separate them) says otherwise:
 - ``<!-- docs-test: skip (why) -->``: shown, never run; the reason is required;
 - ``<!-- docs-test: slow -->``: run behind the ``slow`` marker (training runs).
 
-An unmarked block must be Python and fast: the default tier runs it
-(tests/integration/test_docs_code.py). A ``slow`` block is Python or a
+An unmarked block must be Python and take seconds: the e2e tier runs it
+(tests/e2e/test_docs_code.py). A ``slow`` block is Python or a
 shell script (``bash``/``sh``), run in tests/e2e/test_docs_code_slow.py.
 Every block runs on its own, in a fresh namespace or shell, in a temporary
 directory where ``experiments`` and ``tests`` point to the repository's.
