@@ -106,7 +106,8 @@ def _assemble(config, task: Task, algorithm: Algorithm, streams, partner) -> Bui
     theta, unravel = ravel_pytree(params)
     theta = theta.astype(jnp.float32)
     optimizer = functools.partial(make_optimizer, config.optimizer)
-    estimator = algorithm.estimator(config.fitness_shaping)
+    top = {} if config.top_pairs is None else {"top_pairs": config.top_pairs}
+    estimator = algorithm.estimator(config.fitness_shaping, **top)
     schedules = Schedules(compiled_in(config.sigma), compiled_in(config.learning_rate))
     state = TrainState(
         theta=theta,
@@ -128,6 +129,7 @@ def _assemble(config, task: Task, algorithm: Algorithm, streams, partner) -> Bui
         tuple((leaf.shape, leaf.dtype) for leaf in leaves),
         key_of(algorithm.estimator),
         config.fitness_shaping,
+        config.top_pairs,
         key_of(config.optimizer),
         tuple(key_of(schedule) for schedule in schedules),
         config.num_particles,

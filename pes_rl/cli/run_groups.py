@@ -155,6 +155,8 @@ def _effective_config(config: dict[str, Any]) -> dict[str, Any]:
         rest.pop("hidden_sizes", None)
     if rest.get("policy") not in ("gru", "lstm"):
         rest.pop("recurrent_size", None)
+    if rest.get("top_pairs") is None:  # all pairs, as before the setting
+        rest.pop("top_pairs", None)
     return rest
 
 

@@ -38,7 +38,8 @@ class Algorithm:
     summary: str
     """What it is, in a few words (``--help``)."""
     estimator: Callable[..., estimators.Estimator]
-    """``(fitness_shaping) -> Estimator``; sigma is the training state's."""
+    """``(fitness_shaping) -> Estimator``, and ``top_pairs=b`` when the
+    agent's ``top_pairs`` is set; sigma is the training state's."""
     window_start: WindowStart
     """persistent: each particle continues its own episode (pairs may be
     staggered over the horizon); shared: one more particle runs theta

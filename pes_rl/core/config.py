@@ -65,6 +65,9 @@ class AgentConfig:
     fitness_shaping: str = setting("none", preset=True, choices=FITNESS_SHAPINGS)
     """none (unbiased), std (divide by the std of window returns), or
     centered_ranks (biased)."""
+    top_pairs: int | None = setting(None, preset=True)
+    """b: each update weighs only the b antithetic pairs with the best
+    max(R+, R-) (ARS's top-b directions; biased); all pairs when not given."""
     obs_norm: bool = setting(False, preset=True)
     """Normalise observations with running mean and std."""
     reward_shift: float = setting(0.0, preset=True)
@@ -168,6 +171,13 @@ class AgentConfig:
                 f"unknown fitness shaping {self.fitness_shaping!r}: use one of "
                 f"{', '.join(FITNESS_SHAPINGS)}"
             )
+        if self.top_pairs is not None:
+            _positive_int("top_pairs", self.top_pairs)
+            if self.top_pairs > self.num_particles // 2:
+                raise ConfigError(
+                    f"top_pairs is {self.top_pairs} but there are only "
+                    f"{self.num_particles // 2} pairs (num_particles / 2)"
+                )
         if (
             isinstance(self.seed, bool)
             or not isinstance(self.seed, int)

@@ -19,6 +19,15 @@ constant sigma, and ``g = sum_i score_i R_i / N``.
 Particles come in antithetic pairs laid out next to each other: particle 2j
 uses +eps_j and particle 2j+1 uses -eps_j. The four estimators differ only in
 two switches, so they share one implementation.
+
+Top-b directions (ARS, Mania et al. 2018, arXiv 1803.07055, V1-t/V2-t):
+with ``top_pairs`` b, an update weighs only the b pairs whose better member
+earned the most over the span its noise has been in use: the window for PES
+and truncated ES (fresh noise every window), the episode so far for NRES
+(one eps per episode), the episode for full-episode ES. Fitness shaping then
+sees the 2b kept returns and the sum is divided by 2b. Selecting on the
+returns biases the estimate, as centred ranks do: it favours the
+perturbations that happened to do well.
 """
 
 from collections.abc import Callable
@@ -37,6 +46,7 @@ class EstimatorState:
     eps: jax.Array  # [N, D] perturbation used in the current window
     score: jax.Array  # [N, D] weight / sigma^2: sum eps/sigma^2 (PES) or eps/sigma^2
     redraw: jax.Array  # [N] bool, draw a fresh eps at the next ask
+    span_return: jax.Array  # [N] returns since eps was drawn (top-b's ranking)
 
 
 class Estimator(NamedTuple):
@@ -78,14 +88,44 @@ def shape_fitness(returns: jax.Array, shaping: FitnessShaping) -> jax.Array:
     raise ValueError(f"unknown fitness shaping {shaping!r}")
 
 
+def top_pairs_mask(span_return: jax.Array, top_pairs: int | None) -> jax.Array:
+    """[N] bool: both members of the ``top_pairs`` pairs with the highest
+    max(R+, R-) (ties to the lower pair index); all particles for None."""
+    if top_pairs is None:
+        return jnp.ones(span_return.shape, bool)
+    best = span_return.reshape(-1, 2).max(axis=1)
+    kept = jnp.zeros(best.shape, bool).at[jax.lax.top_k(best, top_pairs)[1]].set(True)
+    return jnp.repeat(kept, 2)
+
+
+def shape_kept(returns: jax.Array, kept: jax.Array, shaping: FitnessShaping):
+    """Fitness of the kept particles, shaped among themselves; 0 elsewhere."""
+    count = kept.sum()
+    if shaping == "std":
+        mean = jnp.where(kept, returns, 0.0).sum() / count
+        var = jnp.where(kept, (returns - mean) ** 2, 0.0).sum() / count
+        std = jnp.sqrt(var)
+        fitness = jnp.where(std > 0, returns / jnp.where(std > 0, std, 1.0), 0.0)
+    elif shaping == "centered_ranks":
+        # Ranks among the kept; the others sort below all of them.
+        order = jnp.where(kept, returns, -jnp.inf)
+        ranks = jnp.argsort(jnp.argsort(order)) - (returns.shape[0] - count)
+        fitness = ranks.astype(returns.dtype) / (count - 1) - 0.5
+    else:
+        fitness = returns
+    return jnp.where(kept, fitness, 0.0)
+
+
 def make_estimator(
     *,
     accumulate: bool,
     reuse_noise: bool,
     fitness_shaping: FitnessShaping = "none",
+    top_pairs: int | None = None,
 ) -> Estimator:
     """The shared engine. ``accumulate`` weights returns by xi (PES);
-    ``reuse_noise`` keeps eps for a whole episode (NRES)."""
+    ``reuse_noise`` keeps eps for a whole episode (NRES); ``top_pairs``
+    (b) keeps the b best pairs in each update (the module's docstring)."""
     if fitness_shaping not in FITNESS_SHAPINGS:
         raise ValueError(f"unknown fitness shaping {fitness_shaping!r}")
 
@@ -95,6 +135,7 @@ def make_estimator(
             eps=zeros,
             score=zeros,
             redraw=jnp.ones((num_particles,), bool),
+            span_return=jnp.zeros((num_particles,), jnp.float32),
         )
 
     def ask(key, state: EstimatorState, sigma, inverse_variance=None):
@@ -107,40 +148,64 @@ def make_estimator(
             redraw = state.redraw[:, None]
             eps = jnp.where(redraw, fresh, state.eps)
             score = jnp.where(redraw, fresh * inverse_variance, state.score)
+            span_return = jnp.where(state.redraw, 0.0, state.span_return)
         else:
             eps = fresh
             score = fresh * inverse_variance + (state.score if accumulate else 0.0)
-        return EstimatorState(eps=eps, score=score, redraw=jnp.zeros_like(state.redraw))
+            span_return = jnp.zeros_like(state.span_return)
+        return EstimatorState(
+            eps=eps,
+            score=score,
+            redraw=jnp.zeros_like(state.redraw),
+            span_return=span_return,
+        )
 
     def tell(state: EstimatorState, returns: jax.Array, episode_ended: jax.Array):
-        fitness = shape_fitness(returns.astype(jnp.float32), fitness_shaping)
-        grad = state.score.T @ fitness / returns.shape[0]
+        returns = returns.astype(jnp.float32)
+        span_return = state.span_return + returns
+        if top_pairs is None:
+            fitness = shape_fitness(returns, fitness_shaping)
+            grad = state.score.T @ fitness / returns.shape[0]
+        else:
+            kept = top_pairs_mask(span_return, top_pairs)
+            fitness = shape_kept(returns, kept, fitness_shaping)
+            grad = state.score.T @ fitness / (2 * top_pairs)
         if accumulate:  # an ended episode's accumulator starts again from zero
             score = jnp.where(episode_ended[:, None], 0.0, state.score)
         else:
             score = state.score
-        return grad, state.replace(score=score, redraw=episode_ended)
+        state = state.replace(
+            score=score, redraw=episode_ended, span_return=span_return
+        )
+        return grad, state
 
     return Estimator(init=init, ask=ask, tell=tell)
 
 
-def pes(fitness_shaping: FitnessShaping = "none") -> Estimator:
+def pes(fitness_shaping: FitnessShaping = "none", top_pairs=None) -> Estimator:
     return make_estimator(
-        accumulate=True, reuse_noise=False, fitness_shaping=fitness_shaping
+        accumulate=True,
+        reuse_noise=False,
+        fitness_shaping=fitness_shaping,
+        top_pairs=top_pairs,
     )
 
 
-def nres(fitness_shaping: FitnessShaping = "none") -> Estimator:
+def nres(fitness_shaping: FitnessShaping = "none", top_pairs=None) -> Estimator:
     return make_estimator(
-        accumulate=False, reuse_noise=True, fitness_shaping=fitness_shaping
+        accumulate=False,
+        reuse_noise=True,
+        fitness_shaping=fitness_shaping,
+        top_pairs=top_pairs,
     )
 
 
-def truncated_es(fitness_shaping: FitnessShaping = "none") -> Estimator:
+def truncated_es(fitness_shaping: FitnessShaping = "none", top_pairs=None) -> Estimator:
     """TES and FullES share this rule; they differ in how the backend runs
     windows (a shared start state, or whole episodes from reset)."""
     return make_estimator(
         accumulate=False,
         reuse_noise=False,
         fitness_shaping=fitness_shaping,
+        top_pairs=top_pairs,
     )

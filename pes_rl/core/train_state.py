@@ -258,8 +258,8 @@ def restore_state(saved: TrainState, fresh: TrainState, num_updates: int):
     schedule's count in the optimiser's state: both are dropped."""
     old = getattr(saved, "hyper", None)
     updates = num_updates if old is None else old.updates
-    est_state = {
-        f.name: getattr(saved.est_state, f.name)
+    est_state = {  # a field newer than the checkpoint starts fresh
+        f.name: getattr(saved.est_state, f.name, getattr(fresh.est_state, f.name))
         for f in dataclasses.fields(EstimatorState)
     }
     state = TrainState(

@@ -22,6 +22,7 @@ def state(weight, sigma, eps=None):
         eps=weight if eps is None else jnp.asarray(eps, jnp.float32),
         score=weight / sigma**2,
         redraw=jnp.zeros(weight.shape[0], bool),
+        span_return=jnp.zeros(weight.shape[0], jnp.float32),
     )
 
 
