@@ -116,6 +116,14 @@ def shape_kept(returns: jax.Array, kept: jax.Array, shaping: FitnessShaping):
     return jnp.where(kept, fitness, 0.0)
 
 
+def _direction(score, returns, span_return, shaping, top_pairs):
+    """``g = sum_i score_i f_i / n`` over the n particles the update keeps."""
+    if top_pairs is None:
+        return score.T @ shape_fitness(returns, shaping) / returns.shape[0]
+    kept = top_pairs_mask(span_return, top_pairs)
+    return score.T @ shape_kept(returns, kept, shaping) / (2 * top_pairs)
+
+
 def make_estimator(
     *,
     accumulate: bool,
@@ -163,13 +171,7 @@ def make_estimator(
     def tell(state: EstimatorState, returns: jax.Array, episode_ended: jax.Array):
         returns = returns.astype(jnp.float32)
         span_return = state.span_return + returns
-        if top_pairs is None:
-            fitness = shape_fitness(returns, fitness_shaping)
-            grad = state.score.T @ fitness / returns.shape[0]
-        else:
-            kept = top_pairs_mask(span_return, top_pairs)
-            fitness = shape_kept(returns, kept, fitness_shaping)
-            grad = state.score.T @ fitness / (2 * top_pairs)
+        grad = _direction(state.score, returns, span_return, fitness_shaping, top_pairs)
         if accumulate:  # an ended episode's accumulator starts again from zero
             score = jnp.where(episode_ended[:, None], 0.0, state.score)
         else:
