@@ -274,3 +274,18 @@ def test_video_replays_the_first_evaluation_episode(tmp_path):
         assert video["return"] == agent.evaluate_episodes(1)[0]
     finally:
         agent.close()
+
+
+def test_without_mujoco_batch_auto_keeps_gymnasium(monkeypatch):
+    """An older MuJoCo (no mujoco.batch): auto runs Gymnasium, and asking for
+    the mujoco backend names the version it needs."""
+    import pes_rl.envs.backends.mujoco_batch as mujoco_batch
+
+    monkeypatch.setattr(mujoco_batch, "Batch", None)
+    agent = _agent("auto", num_particles=2)
+    try:
+        assert agent.backend_name == "gymnasium"
+    finally:
+        agent.close()
+    with pytest.raises(ConfigError, match="needs MuJoCo 4.0 or later"):
+        _agent("mujoco")

@@ -24,7 +24,11 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium.utils import seeding
-from mujoco.batch import Batch
+
+try:  # MuJoCo >= 4.0; with an older one the backend is not offered
+    from mujoco.batch import Batch
+except ImportError:
+    Batch = None
 
 from pes_rl.envs.backends.gymnasium import GymnasiumBackend
 from pes_rl.envs.backends.mujoco_tasks import TASKS, Rows, task_for
@@ -177,6 +181,13 @@ def host_backend(config, make_env: Callable[[], gym.Env]) -> str:
 
     if config.backend == "gymnasium":
         return "gymnasium"
+    if Batch is None:
+        if config.backend != "mujoco":
+            return "gymnasium"
+        raise ConfigError(
+            f"the mujoco backend needs MuJoCo 4.0 or later (mujoco.batch); "
+            f"this is MuJoCo {mujoco.__version__}: pip install -U mujoco"
+        )
     covered = (
         isinstance(config.env, str)
         and gymnasium_id(config.env) in COVERED_IDS
