@@ -43,6 +43,7 @@ from pes_rl.core.train_state import (
 )
 from pes_rl.envs.adapters.brax_problem import EnvProblem
 from pes_rl.envs.backends.gymnasium import GymnasiumBackend, pair_partners
+from pes_rl.envs.backends.mujoco_batch import MujocoBackend
 
 _HOST_FUNCTIONS = BoundedCache(32)
 _ENGINES = BoundedCache(16)
@@ -53,7 +54,7 @@ class Built:
     loop: Any  # HostLoop or JaxLoop
     state: TrainState
     unravel: Callable
-    backend_name: str  # "gymnasium", "brax" or "jax" (a Problem)
+    backend_name: str  # "gymnasium", "mujoco", "brax" or "jax" (a Problem)
     name: str
     horizon: int
     truncation_length: int
@@ -192,7 +193,8 @@ def _host_loop(config, task: Task, recipe, update, params, layout: _Layout):
     def make_eval_backend(count: int) -> GymnasiumBackend:
         alone = np.arange(count)  # no pairs: each env its own partner
         processes = config.num_workers if config.workers == "processes" else 0
-        backend = GymnasiumBackend(
+        batched = task.backend_name == "mujoco"
+        backend = (MujocoBackend if batched else GymnasiumBackend)(
             task.make_env, count, task.horizon, EVAL_SEED, alone, processes
         )
         backend.set_initial_carry(host.initial_carry)

@@ -15,6 +15,7 @@ from pes_rl.core.keys import numpy_rng
 from pes_rl.core.policies import carry_layout, make_policy
 from pes_rl.envs.adapters.brax_problem import EnvProblem
 from pes_rl.envs.backends.gymnasium import GymnasiumBackend
+from pes_rl.envs.backends.mujoco_batch import MujocoBackend, host_backend
 from pes_rl.envs.backends.pool import UnsavableEnvError, check_copyable
 from pes_rl.envs.registry import (
     brax_factory,
@@ -64,7 +65,7 @@ def resolve_backend(backend: str) -> str:
 
 @dataclass
 class Task:
-    backend_name: str  # "gymnasium", "brax", "playground" or "jax" (a Problem)
+    backend_name: str  # "gymnasium", "mujoco", "brax", "playground" or "jax"
     name: str
     horizon: int
     module: Any  # the policy (None for a Problem)
@@ -149,15 +150,17 @@ def _gymnasium_task(
             f"{num_envs} environments of about {format_bytes(env_bytes)} each",
             num_envs * env_bytes,
         )
+    backend_name = host_backend(config, make_env)  # gymnasium or mujoco
     if config.workers == "ray":
         from pes_rl.envs.backends.ray_workers import RayBackend
 
         host = RayBackend(
             make_env, num_envs, horizon, seed, partner, config.num_workers,
-            config.ray_address, config.reward_shift,
+            config.ray_address, config.reward_shift, backend_name == "mujoco",
         )  # fmt: skip
     else:
-        host = GymnasiumBackend(
+        backend = MujocoBackend if backend_name == "mujoco" else GymnasiumBackend
+        host = backend(
             make_env, num_envs, horizon, seed, partner, config.num_workers,
             config.reward_shift,
         )  # fmt: skip
@@ -169,7 +172,7 @@ def _gymnasium_task(
     except BaseException:
         host.close()
         raise
-    return Task("gymnasium", name, horizon, module, None, host, make_env, env_bytes)
+    return Task(backend_name, name, horizon, module, None, host, make_env, env_bytes)
 
 
 def _check_shared_start(make_env: Callable, config: AgentConfig) -> None:

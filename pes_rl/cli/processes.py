@@ -75,7 +75,7 @@ class SignalStop(Callback):
     def _in_progress(self) -> str:
         """What the stop waits for: on the jitted engine a whole device call."""
         agent = self.agent
-        if agent is None or agent.backend_name == "gymnasium":
+        if agent is None or agent.backend_name in ("gymnasium", "mujoco"):
             return "the update in progress"
         updates = agent.config.updates_per_call
         seconds = agent.last_call_seconds

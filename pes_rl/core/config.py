@@ -25,7 +25,7 @@ from pes_rl.core.policies import POLICIES
 from pes_rl.core.schedules import LinearDecay
 from pes_rl.errors import ConfigError
 
-BACKENDS = ("gymnasium", "brax", "auto")
+BACKENDS = ("gymnasium", "mujoco", "brax", "auto")
 OPTIMIZERS = ("sgd", "adam")
 BRAX_PHYSICS = ("generalized", "positional", "spring", "mjx")
 
@@ -41,7 +41,10 @@ class AgentConfig:
     """Alias (swimmer, halfcheetah, hopper, walker2d, ant, linear_quadratic),
     Gymnasium id, module:EnvId, or (in Python) a gym.Env."""
     backend: str = setting("gymnasium", choices=BACKENDS)
-    """gymnasium, brax, or auto (brax when JAX sees an accelerator)."""
+    """gymnasium, mujoco (the Gymnasium MuJoCo v5 tasks in one
+    ``mujoco.batch``, equal to gymnasium bit for bit), brax, or auto (brax
+    when JAX sees an accelerator, else mujoco for the tasks it covers, else
+    gymnasium)."""
     policy: Any = setting("linear", preset=True, choices=POLICIES)
     """linear, mlp, gru or lstm (recurrent: the carry persists across windows
     and starts fresh with every episode), or (in Python) a flax.linen.Module:

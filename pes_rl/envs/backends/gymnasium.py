@@ -97,10 +97,7 @@ class GymnasiumBackend:
         ``reward_shift`` is subtracted from each live step's window return."""
         self.reward_shift = reward_shift
         self.num_workers = num_workers if num_envs > 1 else 0
-        if num_workers > 0 and num_envs > 1:
-            self.pool = ProcessPool(make_env, num_envs, num_workers)
-        else:
-            self.pool = SerialPool(make_env, num_envs)
+        self.pool = self._make_pool(make_env, num_envs, self.num_workers)
         try:
             self.actions = action_decoder(self.pool.action_space)
             self.obs_dim = observation_dim(self.pool.observation_space)
@@ -118,6 +115,11 @@ class GymnasiumBackend:
         self.alive = np.zeros(num_envs, bool)  # member neither terminated nor truncated
         self.needs_reset = np.ones(num_envs, bool)
         self.episode_return = np.zeros(num_envs)
+
+    def _make_pool(self, make_env, num_envs: int, num_workers: int):
+        if num_workers > 0:
+            return ProcessPool(make_env, num_envs, num_workers)
+        return SerialPool(make_env, num_envs)
 
     def set_initial_carry(self, initial: np.ndarray) -> None:
         """A recurrent policy's fresh flat carry [C], which an env's carry is

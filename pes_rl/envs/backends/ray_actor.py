@@ -36,8 +36,14 @@ class WindowWorker:
         horizon: int,
         reward_shift: float = 0.0,
         initial_carry: np.ndarray | None = None,
+        batched: bool = False,
     ):
-        self.backend = GymnasiumBackend(
+        # batched: the block's envs in one mujoco.batch (the mujoco backend)
+        if batched:
+            from pes_rl.envs.backends.mujoco_batch import MujocoBackend as backend
+        else:
+            backend = GymnasiumBackend
+        self.backend = backend(
             make_env, len(partner), horizon, 0, partner, reward_shift=reward_shift
         )
         if initial_carry is not None:

@@ -67,8 +67,11 @@ class RayBackend:
         num_workers: int,
         address: str | None = None,
         reward_shift: float = 0.0,
+        batched: bool = False,
     ):
+        """``batched``: each worker steps its block in one mujoco.batch."""
         self.ray = import_ray()
+        self.batched = batched
         num_pairs = num_envs // 2
         if num_workers > num_pairs:
             raise ConfigError(
@@ -116,8 +119,9 @@ class RayBackend:
         block = self.blocks[b]
         partner = self.partner[block] - block.start
         self.workers[b] = self.actor.remote(
-            self.make_env, partner, self.horizon, self.reward_shift, self.initial_carry
-        )
+            self.make_env, partner, self.horizon, self.reward_shift,
+            self.initial_carry, self.batched,
+        )  # fmt: skip
         self.has_spec[b] = False
         return self.workers[b].ready.remote()
 
@@ -347,7 +351,8 @@ class RayBackend:
 
     @property
     def description(self) -> str:
-        return f"cpu, {self.num_workers} Ray workers"
+        batch = ", one mujoco.batch each" if self.batched else ""
+        return f"cpu, {self.num_workers} Ray workers{batch}"
 
     def close(self) -> None:
         for worker in self.workers:
