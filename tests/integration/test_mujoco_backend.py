@@ -4,14 +4,15 @@ Pools: 8 particles, 2,000 steps of random actions, with early terminations
 (absorbing: an ended env is not stepped), time-limit truncations and
 resets with the same seeds; observations, rewards and terminations are
 compared with ``==``, not a tolerance. Backends: windows of a random policy
-with pairs, then snapshots moved between envs. Agents: a short PES run.
+with pairs, then snapshots moved between envs; which backend auto picks.
+Whole runs on both backends: e2e/test_mujoco_runs.py.
 """
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from mujoco_runs import mujoco_agent
 
-from pes_rl.agents import PES, TruncatedES
 from pes_rl.cli.train import main
 from pes_rl.envs.backends.gymnasium import GymnasiumBackend
 from pes_rl.envs.backends.mujoco_batch import BatchPool, MujocoBackend
@@ -148,84 +149,15 @@ def test_backend_windows_equal_gymnasium():
         np.testing.assert_array_equal(gym_book[name], batch_book[name])
 
 
-def _agent(backend: str, env="swimmer", cls=PES, **kwargs):
-    settings = dict(
-        num_particles=6, truncation_length=30, horizon=120, sigma=0.1,
-        learning_rate=0.02, seed=4, obs_norm=True, preset=None,
-    )  # fmt: skip
-    return cls(env=env, backend=backend, **{**settings, **kwargs})
-
-
-def _updates(agent, count: int) -> list:
-    return [agent.update() for _ in range(count)]
-
-
-def _assert_same_infos(a: list, b: list) -> None:
-    """Update infos equal, but for clock readings."""
-    assert len(a) == len(b)
-    for x, y in zip(a, b, strict=True):
-        assert x.keys() == y.keys()
-        for key in x:
-            if not any(word in key for word in ("second", "time", "per_s")):
-                np.testing.assert_array_equal(x[key], y[key], err_msg=key)
-
-
-@pytest.mark.parametrize(
-    ("cls", "env", "policy"),
-    [
-        (PES, "swimmer", "linear"),
-        (PES, "hopper", "gru"),
-        (TruncatedES, "ant", "linear"),
-    ],
-)
-def test_runs_identically_on_both_backends(cls, env, policy):
-    """Staggered warm-up, obs-norm, a recurrent carry, evaluation with fixed
-    seeds, truncated ES's copies of one env into all: the same parameters
-    and numbers on both backends."""
-    runs = []
-    for backend in ("gymnasium", "mujoco"):
-        agent = _agent(backend, env, cls, policy=policy)
-        try:
-            infos = _updates(agent, 8)
-            runs.append((np.asarray(agent.theta), infos, agent.evaluate(3)))
-            assert agent.backend_name == backend
-        finally:
-            agent.close()
-    (theta_a, infos_a, eval_a), (theta_b, infos_b, eval_b) = runs
-    np.testing.assert_array_equal(theta_a, theta_b)
-    _assert_same_infos(infos_a, infos_b)
-    assert eval_a == eval_b
-
-
-def test_checkpoint_resumes_exactly(tmp_path):
-    """Saved mid-episode and loaded, the run continues as if never stopped."""
-    straight = _agent("mujoco", "hopper")
-    stopped = _agent("mujoco", "hopper")
-    try:
-        _updates(straight, 5)
-        _updates(stopped, 5)
-        stopped.save(tmp_path / "agent")
-        resumed = PES.load(tmp_path / "agent")
-        try:
-            assert resumed.backend_name == "mujoco"
-            _assert_same_infos(_updates(resumed, 4), _updates(straight, 4))
-            np.testing.assert_array_equal(resumed.theta, straight.theta)
-        finally:
-            resumed.close()
-    finally:
-        straight.close()
-        stopped.close()
-
-
 def test_auto_picks_mujoco_for_covered_ids_only():
-    agent = _agent("auto")
+    agent = mujoco_agent("auto")
     try:
         assert agent.backend_name == "mujoco"
         assert "mujoco.batch" in agent.device_description
     finally:
         agent.close()
     for env in ("CartPole-v1", gym.make("Swimmer-v5")):
-        other = _agent("auto", env, num_particles=2, horizon=None)
+        other = mujoco_agent("auto", env, num_particles=2, horizon=None)
         try:
             assert other.backend_name == "gymnasium"
         finally:
@@ -234,7 +166,7 @@ def test_auto_picks_mujoco_for_covered_ids_only():
 
 def test_mujoco_refuses_an_env_it_does_not_cover():
     with pytest.raises(ConfigError, match="the mujoco backend runs"):
-        _agent("mujoco", "CartPole-v1")
+        mujoco_agent("mujoco", "CartPole-v1")
 
 
 def test_cli_refuses_mujoco_for_an_uncovered_env(tmp_path, capsys):
@@ -247,45 +179,16 @@ def test_cli_refuses_mujoco_for_an_uncovered_env(tmp_path, capsys):
     assert not run_dir.exists()
 
 
-@pytest.mark.parametrize(
-    ("flags", "backend"),
-    [([], "mujoco"), (["--backend", "gymnasium"], "gymnasium")],
-)
-def test_cli_first_line_names_the_backend(flags, backend, tmp_path, capsys):
-    run = ["--env", "swimmer", "--total-steps", "200", "--num-particles", "2"]
-    run += ["--truncation-length", "100", "--eval-episodes", "1"]
-    assert main([*run, *flags, "--run-dir", str(tmp_path / "r")]) == 0
-    first = capsys.readouterr().err.splitlines()[0]
-    assert first.startswith(f"PES on Swimmer-v5 ({backend} backend, cpu")
-
-
-def test_video_replays_the_first_evaluation_episode(tmp_path):
-    """Videos render through a Gymnasium env; its episode is the batch's."""
-    from pes_rl.cli.video import record
-
-    agent = _agent("mujoco", horizon=20)
-    try:
-        agent.update()
-        try:
-            video = record(agent, tmp_path / "swimmer.mp4")
-        except ConfigError as err:  # no renderer or encoder here
-            pytest.skip(str(err))
-        assert video["frames"] == 21
-        assert video["return"] == agent.evaluate_episodes(1)[0]
-    finally:
-        agent.close()
-
-
 def test_without_mujoco_batch_auto_keeps_gymnasium(monkeypatch):
     """An older MuJoCo (no mujoco.batch): auto runs Gymnasium, and asking for
     the mujoco backend names the version it needs."""
     import pes_rl.envs.backends.mujoco_batch as mujoco_batch
 
     monkeypatch.setattr(mujoco_batch, "Batch", None)
-    agent = _agent("auto", num_particles=2)
+    agent = mujoco_agent("auto", num_particles=2)
     try:
         assert agent.backend_name == "gymnasium"
     finally:
         agent.close()
     with pytest.raises(ConfigError, match="needs MuJoCo 4.0 or later"):
-        _agent("mujoco")
+        mujoco_agent("mujoco")
