@@ -57,7 +57,8 @@ def key_of(obj: Any) -> Any:
 
 
 def resolve_backend(backend: str) -> str:
-    """ "auto" is Brax when JAX sees an accelerator, Gymnasium on a CPU."""
+    """ "auto" is Brax when JAX sees an accelerator, else a host backend
+    ("gymnasium" here; the host task then picks mujoco for covered ids)."""
     if backend == "auto":
         return "gymnasium" if jax.default_backend() == "cpu" else "brax"
     return backend

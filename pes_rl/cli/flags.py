@@ -131,12 +131,11 @@ class TrainConfig(AgentConfig):
     def agent_kwargs(self) -> dict[str, Any]:
         """The agent's arguments: flags mapped to the agent's config, decays
         over the run's budget (``pes_rl.core.config`` holds the rules)."""
-        keys = (
-            "backend num_particles truncation_length horizon sigma learning_rate "
-            "optimizer fitness_shaping policy hidden_sizes recurrent_size obs_norm "
-            "reward_shift stagger seed brax_physics num_devices"
-        ).split()
-        kwargs = {k: getattr(self, k) for k in keys}
+        kwargs = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(AgentConfig)
+            if f.name not in RUN_DEPENDENT
+        }
         kwargs["preset"] = self.preset  # every setting is given: a record
         if self.problem is not None:
             kwargs["problem"] = problem = make_problem(self.problem)
@@ -226,6 +225,11 @@ def _parser(preset: dict[str, Any], preset_label: str) -> argparse.ArgumentParse
 
 # --help lists these first: what is trained, how, and from which settings.
 _LEADING = ("env", "problem", "algo", "preset")
+# The agent's settings agent_kwargs derives from the run rather than copies.
+RUN_DEPENDENT = (
+    "env", "problem", "preset", "env_kwargs", "workers", "num_workers",
+    "ray_address", "updates_per_call",
+)  # fmt: skip
 
 
 def _help_order(f: dataclasses.Field) -> int:

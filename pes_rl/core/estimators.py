@@ -22,12 +22,13 @@ two switches, so they share one implementation.
 
 Top-b directions (ARS, Mania et al. 2018, arXiv 1803.07055, V1-t/V2-t):
 with ``top_pairs`` b, an update weighs only the b pairs whose better member
-earned the most over the span its noise has been in use: the window for PES
-and truncated ES (fresh noise every window), the episode so far for NRES
-(one eps per episode), the episode for full-episode ES. Fitness shaping then
-sees the 2b kept returns and the sum is divided by 2b. Selecting on the
-returns biases the estimate, as centred ranks do: it favours the
-perturbations that happened to do well.
+earned the most per window over the span its noise has been in use: the
+window for PES and truncated ES (fresh noise every window), the episode so
+far for NRES (one eps per episode; per window, since staggered pairs are at
+different points of their episodes), the episode for full-episode ES.
+Fitness shaping then sees the 2b kept returns and the sum is divided by
+2b. Selecting on the returns biases the estimate, as centred ranks do: it
+favours the perturbations that happened to do well.
 """
 
 from collections.abc import Callable
@@ -47,6 +48,7 @@ class EstimatorState:
     score: jax.Array  # [N, D] weight / sigma^2: sum eps/sigma^2 (PES) or eps/sigma^2
     redraw: jax.Array  # [N] bool, draw a fresh eps at the next ask
     span_return: jax.Array  # [N] returns since eps was drawn (top-b's ranking)
+    span_windows: jax.Array  # [N] windows since eps was drawn
 
 
 class Estimator(NamedTuple):
@@ -88,12 +90,12 @@ def shape_fitness(returns: jax.Array, shaping: FitnessShaping) -> jax.Array:
     raise ValueError(f"unknown fitness shaping {shaping!r}")
 
 
-def top_pairs_mask(span_return: jax.Array, top_pairs: int | None) -> jax.Array:
+def top_pairs_mask(span_mean: jax.Array, top_pairs: int | None) -> jax.Array:
     """[N] bool: both members of the ``top_pairs`` pairs with the highest
     max(R+, R-) (ties to the lower pair index); all particles for None."""
     if top_pairs is None:
-        return jnp.ones(span_return.shape, bool)
-    best = span_return.reshape(-1, 2).max(axis=1)
+        return jnp.ones(span_mean.shape, bool)
+    best = span_mean.reshape(-1, 2).max(axis=1)
     kept = jnp.zeros(best.shape, bool).at[jax.lax.top_k(best, top_pairs)[1]].set(True)
     return jnp.repeat(kept, 2)
 
@@ -116,11 +118,11 @@ def shape_kept(returns: jax.Array, kept: jax.Array, shaping: FitnessShaping):
     return jnp.where(kept, fitness, 0.0)
 
 
-def _direction(score, returns, span_return, shaping, top_pairs):
+def _direction(score, returns, span_mean, shaping, top_pairs):
     """``g = sum_i score_i f_i / n`` over the n particles the update keeps."""
     if top_pairs is None:
         return score.T @ shape_fitness(returns, shaping) / returns.shape[0]
-    kept = top_pairs_mask(span_return, top_pairs)
+    kept = top_pairs_mask(span_mean, top_pairs)
     return score.T @ shape_kept(returns, kept, shaping) / (2 * top_pairs)
 
 
@@ -138,13 +140,9 @@ def make_estimator(
         raise ValueError(f"unknown fitness shaping {fitness_shaping!r}")
 
     def init(num_particles: int, dim: int) -> EstimatorState:
-        zeros = jnp.zeros((num_particles, dim), jnp.float32)
-        return EstimatorState(
-            eps=zeros,
-            score=zeros,
-            redraw=jnp.ones((num_particles,), bool),
-            span_return=jnp.zeros((num_particles,), jnp.float32),
-        )
+        zeros, none = jnp.zeros((num_particles, dim)), jnp.zeros(num_particles)
+        redraw = jnp.ones((num_particles,), bool)
+        return EstimatorState(zeros, zeros, redraw, none, none)
 
     def ask(key, state: EstimatorState, sigma, inverse_variance=None):
         num_particles, dim = state.eps.shape
@@ -156,29 +154,34 @@ def make_estimator(
             redraw = state.redraw[:, None]
             eps = jnp.where(redraw, fresh, state.eps)
             score = jnp.where(redraw, fresh * inverse_variance, state.score)
-            span_return = jnp.where(state.redraw, 0.0, state.span_return)
+            new_span = state.redraw
         else:
             eps = fresh
             score = fresh * inverse_variance + (state.score if accumulate else 0.0)
-            span_return = jnp.zeros_like(state.span_return)
+            new_span = jnp.ones_like(state.redraw)
         return EstimatorState(
             eps=eps,
             score=score,
             redraw=jnp.zeros_like(state.redraw),
-            span_return=span_return,
+            span_return=jnp.where(new_span, 0.0, state.span_return),
+            span_windows=jnp.where(new_span, 0.0, state.span_windows),
         )
 
     def tell(state: EstimatorState, returns: jax.Array, episode_ended: jax.Array):
         returns = returns.astype(jnp.float32)
         span_return = state.span_return + returns
-        grad = _direction(state.score, returns, span_return, fitness_shaping, top_pairs)
+        span_windows = state.span_windows + 1.0
+        # Per window: staggered NRES pairs have run spans of different lengths.
+        span_mean = span_return / span_windows
+        grad = _direction(state.score, returns, span_mean, fitness_shaping, top_pairs)
         if accumulate:  # an ended episode's accumulator starts again from zero
             score = jnp.where(episode_ended[:, None], 0.0, state.score)
         else:
             score = state.score
         state = state.replace(
-            score=score, redraw=episode_ended, span_return=span_return
-        )
+            score=score, redraw=episode_ended, span_return=span_return,
+            span_windows=span_windows,
+        )  # fmt: skip
         return grad, state
 
     return Estimator(init=init, ask=ask, tell=tell)

@@ -122,6 +122,33 @@ def test_snapshots_move_between_the_backends(env_id):
         batch_pool.close()
 
 
+def test_a_snapshot_continues_in_a_fresh_gymnasium_env():
+    """A resume on the Gymnasium backend (or an older MuJoCo) restores the
+    batch's snapshots into envs never reset; older checkpoints hold the
+    physics as a bare array."""
+    make_env, _, _ = gymnasium_factory("Hopper-v5", 100)
+    batch_pool, fresh = BatchPool(make_env, 1, 1), SerialPool(make_env, 1)
+    other = BatchPool(make_env, 1, 1)
+    try:
+        batch_pool.reset([0], [5])
+        action = np.full((1, 3), 0.3, np.float32)
+        batch_pool.step([0], action)
+        snapshot = batch_pool.snapshot(0)
+        (physics, _), wrappers = snapshot
+        restores = [(fresh, snapshot), (other, (physics, wrappers))]
+        for pool, saved in restores:
+            pool.restore([0], saved)
+            result = zip(
+                pool.step([0], action), batch_pool.step([0], action), strict=True
+            )
+            for x, y in result:
+                np.testing.assert_array_equal(x, y)
+            batch_pool.restore([0], snapshot)
+    finally:
+        for pool in (batch_pool, fresh, other):
+            pool.close()
+
+
 def _random_policy(seed: int):
     rng = np.random.default_rng(seed)
     return lambda obs: rng.normal(size=(obs.shape[0], 3)).astype(np.float32)

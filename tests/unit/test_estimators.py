@@ -23,6 +23,7 @@ def state(weight, sigma, eps=None):
         score=weight / sigma**2,
         redraw=jnp.zeros(weight.shape[0], bool),
         span_return=jnp.zeros(weight.shape[0], jnp.float32),
+        span_windows=jnp.zeros(weight.shape[0], jnp.float32),
     )
 
 

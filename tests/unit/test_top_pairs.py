@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pes_rl.agents import NRES, PES
+from pes_rl.cli.flags import parse_config
 from pes_rl.core.estimators import nres, pes, top_pairs_mask, truncated_es
 from pes_rl.errors import ConfigError
 
@@ -40,6 +41,7 @@ def test_the_update_is_that_of_the_kept_pairs_alone(shaping):
         score=state.score[kept],
         redraw=state.redraw[kept],
         span_return=state.span_return[kept],
+        span_windows=state.span_windows[kept],
     )
     expected, _ = alone.tell(sub, returns[kept], NO_END[kept])
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
@@ -53,35 +55,55 @@ def test_all_pairs_kept_is_the_plain_estimate():
     np.testing.assert_allclose(grad, plain, rtol=1e-6)
 
 
-def window_kept(estimator, windows, ended=NO_END):
-    """Per window (its returns in ``windows``), which pairs the update kept:
-    ranked on the span returns the update saw."""
+def kept_pairs(estimator, windows, ended=NO_END):
+    """Per window (its returns in ``windows``), the pairs whose noise the
+    update used: with D = 3 and 3 pairs, the direction is sum_j c_j s_j,
+    s_j the pair's score (eps / sigma^2, or PES's sum of them) and
+    c_j = (R+ - R-) / 2 for a kept pair j, 0 for the others."""
     state, kept = estimator.init(6, 3), []
     for i, returns in enumerate(windows):
         state = estimator.ask(jax.random.key(i), state, 0.5)
-        _, state = estimator.tell(state, jnp.asarray(returns), ended)
-        kept.append(np.asarray(top_pairs_mask(state.span_return, 1))[::2])
+        grad, after = estimator.tell(state, jnp.asarray(returns), ended)
+        scores = np.asarray(state.score[::2])  # one row per pair
+        coefficients = np.linalg.solve(scores.T, np.asarray(grad))
+        kept.append((np.abs(coefficients) > 1e-3).tolist())
+        state = after
     return kept
 
 
 def test_nres_ranks_over_the_episode_pes_over_the_window():
-    """Pair 0 earns 10 then 0; pair 1 earns 0 then 6. In the second window
-    NRES (one eps per episode) still ranks pair 0 first (10 against 6 so
-    far); PES and truncated ES, whose noise is new every window, rank pair
-    1 first. After an episode ends, NRES starts counting again."""
+    """Pair 0 earns 10 then 1; pair 1 earns 0 then 6: in the second window
+    NRES (one eps per episode) still ranks pair 0 first (5.5 a window
+    against 3); PES and truncated ES, whose noise is new every window, rank
+    pair 1 first. After an episode ends, NRES starts counting again."""
     first = [10.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-    second = [0.0, 0.0, 6.0, 0.0, 0.0, 0.0]
-    assert window_kept(nres(top_pairs=1), [first, second])[1].tolist() == [
+    second = [1.0, 0.0, 6.0, 0.0, 0.0, 0.0]
+    assert kept_pairs(nres(top_pairs=1), [first, second])[1] == [
         True, False, False,
     ]  # fmt: skip
     for estimator in (pes(top_pairs=1), truncated_es(top_pairs=1)):
-        assert window_kept(estimator, [first, second])[1].tolist() == [
-            False, True, False,
-        ]  # fmt: skip
+        assert kept_pairs(estimator, [first, second])[1] == [False, True, False]
     ended = jnp.ones(6, bool)
-    assert window_kept(nres(top_pairs=1), [first, second], ended)[1].tolist() == [
+    assert kept_pairs(nres(top_pairs=1), [first, second], ended)[1] == [
         False, True, False,
     ]  # fmt: skip
+
+
+def test_nres_ranks_per_window_of_its_span():
+    """A pair 3 windows into its episode with 2 a window ranks below a pair
+    that started this window with 4, though its sum (6) is larger."""
+    estimator = nres(top_pairs=1)
+    state = estimator.init(6, 3)
+    windows = [[2.0, 0.0, 0.0, 0.0, 0.0, 0.0]] * 2 + [[2.0, 0.0, 4.0, 0.0, 0, 0]]
+    ended = [jnp.array([False, False, True, True, True, True])] * 2 + [NO_END]
+    for i, (returns, end) in enumerate(zip(windows, ended, strict=True)):
+        state = estimator.ask(jax.random.key(i), state, 0.5)
+        grad, after = estimator.tell(state, jnp.asarray(returns), end)
+        if i < 2:
+            state = after
+    scores = np.asarray(state.score[::2])
+    coefficients = np.linalg.solve(scores.T, np.asarray(grad))
+    assert (np.abs(coefficients) > 1e-3).tolist() == [False, True, False]
 
 
 def test_top_pairs_biases_the_estimate():
@@ -107,11 +129,15 @@ def test_top_pairs_biases_the_estimate():
     assert kept.mean() > 1.5
 
 
-def test_agents_take_top_pairs_and_refuse_too_many():
-    agent = PES(env="linear_quadratic", num_particles=8, top_pairs=2, preset=None)
-    agent.learn(400, progress_bar=False)
-    assert np.isfinite(np.asarray(agent.theta)).all()
+def test_agents_and_the_cli_take_top_pairs_and_refuse_too_many():
+    settings = dict(env="linear_quadratic", num_particles=8, preset=None)
+    kept, every = PES(**settings, top_pairs=2), PES(**settings)
+    for agent in (kept, every):
+        agent.learn(400, progress_bar=False)
+    assert not np.allclose(kept.theta, every.theta)
+    flags = ["--env", "linear_quadratic", "--top-pairs", "2"]
+    assert PES(**parse_config(flags).agent_kwargs()).config.top_pairs == 2
     with pytest.raises(ConfigError, match="only 4 pairs"):
-        NRES(env="linear_quadratic", num_particles=8, top_pairs=5, preset=None)
+        NRES(**settings, top_pairs=5)
     with pytest.raises(ConfigError, match="top_pairs must be a positive integer"):
-        NRES(env="linear_quadratic", num_particles=8, top_pairs=0, preset=None)
+        NRES(**settings, top_pairs=0)

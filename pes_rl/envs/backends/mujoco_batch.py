@@ -32,7 +32,7 @@ except ImportError:
 
 from pes_rl.envs.backends.gymnasium import GymnasiumBackend
 from pes_rl.envs.backends.mujoco_tasks import TASKS, Rows, task_for
-from pes_rl.envs.backends.pool import StepResult
+from pes_rl.envs.backends.pool import StepResult, snapshot_env
 
 COVERED_IDS = tuple(TASKS)
 
@@ -80,6 +80,10 @@ class BatchPool:
         self.ctrl = self.batch.bind("ctrl")
         self.elapsed = np.zeros(num_envs, np.int64)
         self.num_envs = num_envs
+        # The wrappers' bookkeeping of a reset env (the order and checker
+        # flags), so a snapshot continues in a fresh Gymnasium env too.
+        self.env.reset(seed=0)
+        self._wrappers = snapshot_env(self.env)[1]
 
     def _ids(self, indices: Sequence[int]):
         """Batch ids and row selector: None and a full slice when all."""
@@ -131,12 +135,18 @@ class BatchPool:
         the physics state, and the time limit's step count. Contact forces
         are left out: every step computes them afresh."""
         physics = self.batch.state[index].copy()
-        return (physics, {}), [{"_elapsed_steps": int(self.elapsed[index])}]
+        steps = {"_elapsed_steps": int(self.elapsed[index])}
+        wrappers = [
+            {**state, **steps} if "_elapsed_steps" in state else dict(state)
+            for state in self._wrappers
+        ]
+        return (physics, {}), wrappers
 
     def restore(self, indices: Sequence[int], snapshot) -> None:
         """Put a snapshot into the envs ``indices``, and compute the derived
         fields from it (``mj_forward``), as the Gymnasium pools do."""
-        (physics, _), wrappers = snapshot
+        core, wrappers = snapshot
+        physics = core if isinstance(core, np.ndarray) else core[0]  # older: bare
         ids = np.asarray(indices, np.int64)
         self.batch.state[ids] = physics
         self.batch.forward(ids)
