@@ -8,21 +8,17 @@ from pes_rl.agents import PES
 
 # XLA compilation is about two thirds of the integration tier's time. JAX's
 # persistent compilation cache keeps the compiled programs in this checkout
-# (.jax_cache, ignored by git) for the next run, and for the CLI runs the
-# tests start: the same executables, so the same numbers. A fresh clone
-# starts cold. Set JAX_COMPILATION_CACHE_DIR to move it. A size limit turns
-# on the cache's file lock, which the pytest-xdist workers need.
+# (.jax_cache, ignored by git) for the next run: the same executables, so
+# the same numbers. A fresh clone starts cold. Set JAX_COMPILATION_CACHE_DIR
+# to move it. A size limit turns on the cache's file lock, which the
+# pytest-xdist workers need. Only this process uses it: reading an entry
+# logs an XLA warning on stderr, which the CLI's subprocess tests check.
 CACHE = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(
     Path(__file__).resolve().parents[1] / ".jax_cache"
 )
-SETTINGS = {
-    "jax_compilation_cache_dir": CACHE,
-    "jax_persistent_cache_min_compile_time_secs": 0.1,
-    "jax_compilation_cache_max_size": 2**30,
-}
-for name, value in SETTINGS.items():
-    jax.config.update(name, value)
-    os.environ[name.upper()] = str(value)
+jax.config.update("jax_compilation_cache_dir", CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+jax.config.update("jax_compilation_cache_max_size", 2**30)
 
 
 @pytest.fixture
