@@ -1,4 +1,5 @@
-"""mkdocs hook: the figures of ``experiments/results/`` go with the site.
+"""mkdocs hooks: the figures of ``experiments/results/`` go with the site,
+and formulas become MathML.
 
 The experiments write their figures there, and the pages link them as
 GitHub resolves links, e.g. ``../../experiments/results/variance.png``
@@ -6,10 +7,18 @@ from ``docs/results/variance.md``. The hook adds each figure to the site
 at ``experiments/results/NAME.png`` and rewrites exactly that prefix to the
 page's path within the site; any other path to a figure stays as written,
 so ``mkdocs build --strict`` reports it.
+
+Formulas (pymdownx.arithmatex's generic output, ``\\( \\)`` and ``\\[ \\]``)
+are converted to MathML at build time, which browsers render without a
+script or a CDN; one that cannot be converted fails the build.
 """
 
+import html
+import re
 from pathlib import Path
 
+from latex2mathml.converter import convert
+from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
 FIGURES = "experiments/results"
@@ -28,3 +37,18 @@ def on_page_markdown(markdown, page, config, files):
     on_github = "../" * (depth + 1) + FIGURES + "/"
     in_site = "../" * depth + FIGURES + "/"
     return markdown.replace(f"]({on_github}", f"]({in_site}")
+
+
+FORMULA = re.compile(r'<(span|div) class="arithmatex">(.*?)</\1>', re.S)
+
+
+def on_page_content(content, page, config, files):
+    def mathml(match: re.Match) -> str:
+        tex = html.unescape(match.group(2)).strip()[2:-2]  # drop \( \) or \[ \]
+        display = "block" if match.group(1) == "div" else "inline"
+        try:
+            return convert(tex, display=display)
+        except Exception as err:  # latex2mathml raises several types
+            raise PluginError(f"{page.file.src_uri}: formula {tex!r}: {err}") from err
+
+    return FORMULA.sub(mathml, content)

@@ -61,3 +61,12 @@ def test_the_checker_sees_a_missing_image(tmp_path):
     (tmp_path / "a" / "index.html").write_text('<p><img alt="x" src="../f.png" /></p>')
     assert images(tmp_path) == {tmp_path / "a" / "index.html": ["../f.png"]}
     assert not (tmp_path / "f.png").exists()
+
+
+def test_formulas_are_mathml_in_the_built_pages(site):
+    pages = {
+        p.relative_to(site).as_posix(): p.read_text() for p in site.rglob("*.html")
+    }
+    left_as_tex = [page for page, text in pages.items() if 'class="arithmatex"' in text]
+    assert left_as_tex == []
+    assert pages["concepts/index.html"].count("<math") >= 10
