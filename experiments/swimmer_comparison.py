@@ -10,7 +10,8 @@ other so wall-clock numbers are not shared with a neighbour. Writes every
 run directory under ``--out`` (default ``runs/comparison``; ``runs/quick/
 swimmer_comparison`` with ``--quick``), a ``curves.csv`` (algo, seed,
 env_steps, seconds, eval_return) and prints a summary table: final return
-per seed, wall-clock seconds, and env steps to first reach ``--threshold``.
+per seed, wall-clock seconds, and env steps and seconds to first reach each
+``--threshold`` (several may be given: ``--threshold 325 350``).
 Run again with the same ``--out``, it keeps finished runs and resumes
 interrupted ones (``python -m pes_rl.train --resume``).
 """
@@ -57,7 +58,7 @@ def main() -> None:
     parser.add_argument("--env", default="swimmer")
     parser.add_argument("--algos", nargs="+", default=["pes", "nres", "tes", "es"])
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
-    parser.add_argument("--threshold", type=float, default=350.0)
+    parser.add_argument("--threshold", type=float, nargs="+", default=[350.0])
     parser.add_argument("--out", default=None)
     parser.add_argument(
         "--quick", action="store_true", help="seed 0, 30k env steps per run"
@@ -92,57 +93,61 @@ def main() -> None:
                         round(line["eval_return"], 2),
                     ]
                 )
-            reached = next(
-                (x for x in lines if x["eval_return"] >= args.threshold), None
-            )
-            summary.append(
-                {
-                    "algo": algo,
-                    "seed": seed,
-                    "final_return": round(result["eval_return"], 1),
-                    "env_steps": result["env_steps"],
-                    "seconds": round(result["seconds"], 1),
-                    "steps_to_threshold": reached["env_steps"] if reached else None,
-                    "seconds_to_threshold": reached["seconds"] if reached else None,
-                    # From the process's start: only known for a fresh run.
-                    "process_seconds_to_threshold": (
-                        round(reached["wall_time"] - launched, 1)
-                        if reached and launched and "wall_time" in reached
-                        else None
-                    ),
-                }
-            )
+            entry = {
+                "algo": algo,
+                "seed": seed,
+                "final_return": round(result["eval_return"], 1),
+                "env_steps": result["env_steps"],
+                "seconds": round(result["seconds"], 1),
+            }
+            for threshold in args.threshold:
+                entry[f"{threshold:g}"] = first_reached(lines, threshold, launched)
+            summary.append(entry)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "curves.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["algo", "seed", "env_steps", "seconds", "eval_return"])
         writer.writerows(rows)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(
-        "| algo | seed | final return | env steps | seconds | steps to "
-        f"{args.threshold:g} | seconds to {args.threshold:g} | from process "
-        "start |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    cells = (
-        "steps_to_threshold",
-        "seconds_to_threshold",
-        "process_seconds_to_threshold",
-    )
+    print_summary(summary, args.algos, args.threshold)
+
+
+def first_reached(lines: list[dict], threshold: float, launched: float | None) -> dict:
+    """Env steps and seconds (of the run, and from the process's start when
+    it was launched here) at the first evaluation >= threshold."""
+    reached = next((x for x in lines if x["eval_return"] >= threshold), None)
+    if reached is None:
+        return {"env_steps": None, "seconds": None, "process_seconds": None}
+    from_start = reached["wall_time"] - launched if launched else None
+    return {
+        "env_steps": reached["env_steps"],
+        "seconds": reached["seconds"],
+        "process_seconds": round(from_start, 1) if from_start else None,
+    }
+
+
+def print_summary(summary: list[dict], algos: list[str], thresholds: list[float]):
+    names = [f"{t:g}" for t in thresholds]
+    heads = [f"{h} {n}" for n in names for h in ("steps to", "s to", "from start to")]
+    print("| algo | seed | final return | env steps | seconds | " + " | ".join(heads))
+    print("|---" * (5 + len(heads)) + "|")
     for s in summary:
-        reached = [s[c] if s[c] is not None else "-" for c in cells]
+        cells = [
+            s[n][k] for n in names for k in ("env_steps", "seconds", "process_seconds")
+        ]
+        shown = ["-" if c is None else str(c) for c in cells]
         print(
             f"| {s['algo']} | {s['seed']} | {s['final_return']} | {s['env_steps']} | "
-            f"{s['seconds']} | " + " | ".join(map(str, reached)) + " |"
+            f"{s['seconds']} | " + " | ".join(shown) + " |"
         )
-    for algo in args.algos:
+    for algo in algos:
         finals = [s["final_return"] for s in summary if s["algo"] == algo]
         mean = sum(finals) / len(finals)
         std = math.sqrt(sum((x - mean) ** 2 for x in finals) / len(finals))
         print(
             f"{algo}: final return {mean:.1f} ± {std:.1f}, "
-            f"{sum(x >= args.threshold for x in finals)}/{len(finals)} seeds "
-            f">= {args.threshold:g}"
+            f"{sum(x >= thresholds[-1] for x in finals)}/{len(finals)} seeds "
+            f">= {thresholds[-1]:g}"
         )
 
 

@@ -67,5 +67,5 @@ def test_surprising_flags_get_a_warning(tmp_path, capsys):
     args = ["--env", "swimmer", "--sigma", "0.2", "--total-steps", "2000"]
     assert main([*args, "--run-dir", str(tmp_path / "r"), "--no-progress"]) == 0
     warnings = [x for x in capsys.readouterr().err.splitlines() if "warning:" in x]
-    assert any("replaces the swimmer preset's decay 0.3 -> 0.1" in x for x in warnings)
+    assert any("replaces the swimmer preset's decay 0.3 -> 0.05" in x for x in warnings)
     assert any("warm-up alone takes 9000 env steps" in x for x in warnings)

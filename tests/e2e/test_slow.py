@@ -1,5 +1,6 @@
 """Slow tier (``pytest -m slow tests``): the main job's learning claim on Swimmer."""
 
+import json
 import math
 
 import pytest
@@ -8,35 +9,20 @@ from pes_rl.cli.train import parse_config, run
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "seed",
-    [
-        0,
-        pytest.param(
-            1,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="since the key streams changed (issue 9), seed 1 climbs "
-                "late and ends at 349.9 within the preset's 600k steps; the "
-                "Swimmer preset is retuned under issue 14",
-            ),
-        ),
-    ],
-)
-def test_default_swimmer_run_reaches_350(seed, tmp_path):
+@pytest.mark.parametrize("seed", [0, 1])
+def test_default_swimmer_run_reaches_325_then_350(seed, tmp_path):
+    """The preset's claim: an evaluation >= 325 (the ARS paper's threshold)
+    within 100k env steps, and a final return >= 350."""
+    run_dir = tmp_path / "run"
     config = parse_config(
-        [
-            "--env",
-            "swimmer",
-            "--seed",
-            str(seed),
-            "--no-progress",
-            "--run-dir",
-            str(tmp_path / "run"),
-        ]
+        ["--env", "swimmer", "--seed", str(seed), "--no-progress"]
+        + ["--run-dir", str(run_dir)]
     )
     summary = run(config)
-    assert summary["env_steps"] <= 1_000_000
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    evals = [json.loads(line) for line in lines]
+    first = next(e["env_steps"] for e in evals if e["eval_return"] >= 325)
+    assert first <= 100_000
     assert summary["eval_return"] >= 350
 
 
@@ -63,7 +49,7 @@ def test_other_unbiased_estimators_learn_swimmer(algo, tmp_path):
 @pytest.mark.parametrize("seed", [0])
 def test_default_swimmer_run_on_brax_reaches_350(seed, tmp_path):
     config = parse_config(
-        ["--env", "swimmer", "--backend", "brax", "--seed", str(seed)]
+        ["--env", "swimmer", "--algo", "pes", "--backend", "brax", "--seed", str(seed)]
         + ["--no-progress", "--run-dir", str(tmp_path / "run")]
     )
     summary = run(config)

@@ -55,7 +55,7 @@ def test_flags_override_presets_and_a_given_sigma_stays_constant():
     from pes_rl.cli.train import parse_config
 
     preset = parse_config(["--env", "swimmer"])
-    assert preset.sigma_final is not None and preset.optimizer == "adam"
+    assert preset.sigma_final is not None and preset.optimizer == "sgd"
     config = parse_config(
         ["--env", "swimmer", "--sigma", "0.2", "--num-particles", "8"]
     )

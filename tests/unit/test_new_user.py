@@ -48,7 +48,7 @@ def test_help_shows_the_presets_and_the_resumable_flags(capsys):
     with pytest.raises(SystemExit):
         main(["--env", "swimmer", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    assert "(default: 0.03, the swimmer preset)" in shown
+    assert "(default: 0.1, the swimmer preset)" in shown
     assert "--async-envs, --workers, --num-workers" in shown
     assert "--process-id" in shown
 
