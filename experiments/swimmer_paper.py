@@ -72,7 +72,7 @@ STAGGERED = ("pes", "nres")  # TES and FullES have no pair offsets to stagger
 SETTING_TITLES = {
     "lockstep": "PES paper's code: SGD, its step, pairs in lockstep",
     "staggered": "the same, pairs staggered over the episode",
-    "tuned": "tuned preset (pes_rl/agents/presets.py): Adam, decays",
+    "tuned": "tuned preset (pes_rl/agents/presets.py): decays",
 }
 
 
