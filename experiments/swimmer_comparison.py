@@ -118,7 +118,8 @@ def first_reached(lines: list[dict], threshold: float, launched: float | None) -
     reached = next((x for x in lines if x["eval_return"] >= threshold), None)
     if reached is None:
         return {"env_steps": None, "seconds": None, "process_seconds": None}
-    from_start = reached["wall_time"] - launched if launched else None
+    known = launched and "wall_time" in reached  # a fresh run, newer metrics
+    from_start = reached["wall_time"] - launched if known else None
     return {
         "env_steps": reached["env_steps"],
         "seconds": reached["seconds"],
@@ -129,7 +130,11 @@ def first_reached(lines: list[dict], threshold: float, launched: float | None) -
 def print_summary(summary: list[dict], algos: list[str], thresholds: list[float]):
     names = [f"{t:g}" for t in thresholds]
     heads = [f"{h} {n}" for n in names for h in ("steps to", "s to", "from start to")]
-    print("| algo | seed | final return | env steps | seconds | " + " | ".join(heads))
+    print(
+        "| algo | seed | final return | env steps | seconds | "
+        + " | ".join(heads)
+        + " |"
+    )
     print("|---" * (5 + len(heads)) + "|")
     for s in summary:
         cells = [
