@@ -67,7 +67,7 @@ def test_cli_first_line_names_the_backend(flags, backend, tmp_path, capsys):
     run += ["--truncation-length", "100", "--eval-episodes", "1"]
     assert main([*run, *flags, "--run-dir", str(tmp_path / "r")]) == 0
     first = capsys.readouterr().err.splitlines()[0]
-    assert first.startswith(f"PES on Swimmer-v5 ({backend} backend, cpu")
+    assert first.startswith(f"NRES on Swimmer-v5 ({backend} backend, cpu")
 
 
 def test_video_replays_the_first_evaluation_episode(tmp_path):
