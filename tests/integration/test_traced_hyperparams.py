@@ -24,7 +24,7 @@ def trained(name, value, settings):
 SWEEPS = {
     "sigma": [0.05, 0.1, 0.2, 0.3],
     "learning_rate": [0.001, 0.003, 0.01, 0.03],
-    "sigma decays": [LinearDecay(0.3, 0.1), LinearDecay(0.2, 0.01, 5), 0.1, 0.2],
+    "sigma decays": [LinearDecay(0.3, 0.1), LinearDecay(0.2, 0.01, 5), 0.1, 0.25],
 }
 
 
