@@ -181,13 +181,8 @@ def make_update(
         )
         finite = window.finite & jnp.isfinite(grad).all()
         tx = optimizer(learning_rate_now(ts.hyper, schedules))
-        # optax minimises: the loss gradient is minus the ascent direction.
-        updates, opt_state = tx.update(-grad, ts.opt_state, ts.theta)
         apply = learn & finite & healthy
-        theta = jnp.where(apply, optax.apply_updates(ts.theta, updates), ts.theta)
-        opt_state = jax.tree.map(
-            lambda new, old: jnp.where(apply, new, old), opt_state, ts.opt_state
-        )
+        theta, opt_state = _ascend(tx, grad, ts.theta, ts.opt_state, apply)
         hyper = ts.hyper.replace(updates=ts.hyper.updates + apply.astype(jnp.int32))
         obs_stats = ts.obs_stats
         if obs_norm:
@@ -202,6 +197,17 @@ def make_update(
         return ts, _metrics(grad, returns, window, finite)
 
     return Update(ask=ask, finish=finish, normalizer=normalizer)
+
+
+def _ascend(tx, grad, theta, opt_state, apply):
+    """One optimiser step up ``grad`` where ``apply``, else no change."""
+    # optax minimises: the loss gradient is minus the ascent direction.
+    updates, new_opt_state = tx.update(-grad, opt_state, theta)
+    new_theta = jnp.where(apply, optax.apply_updates(theta, updates), theta)
+    new_opt_state = jax.tree.map(
+        lambda new, old: jnp.where(apply, new, old), new_opt_state, opt_state
+    )
+    return new_theta, new_opt_state
 
 
 def _renormalized(
