@@ -1,10 +1,11 @@
 """Eval return against env steps for the ARS comparison (issue 29).
 
-Reads experiments/results/{env}_ars_seed{S}_metrics.jsonl and, in grey,
+Reads experiments/results/{env}_ars_seed{S}_metrics.jsonl, the resumable
+runs' experiments/results/ars_runs/{env}_seed{S}/metrics.jsonl and, in grey,
 {env}_ars_preset_seed{S}_metrics.jsonl (the runs of
 docs/results/presets-ars.md, "Against ARS's env steps"), draws one panel
-per env with the ARS linear-policy threshold and ARS V2-t's env steps to it
-(Mania et al. 2018, Table 1) marked, writes
+per env with the ARS linear-policy threshold and ARS's env steps to it
+(Mania et al. 2018, Table 1; V2-t, V2 for Humanoid) marked, writes
 experiments/results/ars_presets.png and prints, per seed, the env steps of
 the first evaluation at or above the threshold.
 
@@ -21,13 +22,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# env: (threshold, ARS V2-t env steps to it). ARS counts episodes; each is
-# at most 1,000 steps, so episodes x 1,000 bounds its env steps from above.
+# env: (threshold, ARS's env steps to it, its variant). ARS counts episodes;
+# each is at most 1,000 steps, so episodes x 1,000 bounds its env steps.
 ARS = {
-    "hopper": (3120, 1.97e6),
-    "halfcheetah": (3430, 1.71e6),
-    "walker2d": (4390, 24e6),
-    "ant": (3580, 20.8e6),
+    "hopper": (3120, 1.97e6, "V2-t"),
+    "halfcheetah": (3430, 1.71e6, "V2-t"),
+    "walker2d": (4390, 24e6, "V2-t"),
+    "ant": (3580, 20.8e6, "V2-t"),
+    "humanoid": (6000, 143e6, "V2"),
 }
 
 
@@ -49,12 +51,26 @@ def first_at(steps: list[int], returns: list[float], threshold: float):
     )
 
 
+def runs(env: str) -> list[tuple[str, Path]]:
+    """(seed, metrics.jsonl) of every run of ``env``: finished runs' copies
+    and the run directories kept for resuming."""
+    found = [
+        (path.name.split("_seed")[1].split("_")[0], path)
+        for path in RESULTS.glob(f"{env}_ars_seed*_metrics.jsonl")
+    ]
+    found += [
+        (path.parent.name.split("_seed")[1], path)
+        for path in RESULTS.glob(f"ars_runs/{env}_seed*/metrics.jsonl")
+    ]
+    return sorted(found)
+
+
 def main() -> None:
-    fig, axes = plt.subplots(1, len(ARS), figsize=(4 * len(ARS), 3.4))
-    for ax, (env, (threshold, ars_steps)) in zip(axes, ARS.items(), strict=True):
-        paths = sorted(RESULTS.glob(f"{env}_ars_seed*_metrics.jsonl"))
-        for path in paths:
-            seed = path.name.split("_seed")[1].split("_")[0]
+    fig, axes = plt.subplots(1, len(ARS), figsize=(3.6 * len(ARS), 3.4))
+    for ax, (env, (threshold, ars_steps, variant)) in zip(
+        axes, ARS.items(), strict=True
+    ):
+        for seed, path in runs(env):
             steps, returns = load(path)
             hit = first_at(steps, returns, threshold)
             print(
@@ -85,7 +101,7 @@ def main() -> None:
         ax.axhline(
             threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:,}"
         )
-        ax.axvline(ars_steps / 1e6, color="r", ls=":", lw=1.5, label="ARS V2-t")
+        ax.axvline(ars_steps / 1e6, color="r", ls=":", lw=1.5, label=f"ARS {variant}")
         ax.set_title(env)
         ax.set_xlabel("env steps (millions)")
         ax.grid(alpha=0.3)
