@@ -28,10 +28,10 @@ def pytest_configure(config):
     LLVM's optimisation off: XLA compiles about 4x faster, and compiling
     is most of these tiers' time. The numbers move in the last bits, and
     no test of these tiers compares against numbers stored from an
-    optimised build. A session that
-    includes e2e compiles as users do: it reproduces stored results and
-    starts CLI subprocesses, which inherit the environment. The variable
-    is read when JAX first starts its backend, after this hook."""
+    optimised build. A session that includes e2e compiles as users do: it
+    reproduces stored results and starts CLI subprocesses, which inherit
+    the environment. The variable is read when JAX first starts its
+    backend, after this hook."""
     paths = [Path(arg.split("::")[0]).resolve() for arg in config.args]
     if any(path.is_relative_to(E2E) or E2E.is_relative_to(path) for path in paths):
         return
