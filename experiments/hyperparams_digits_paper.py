@@ -36,7 +36,8 @@ the paper's figure running to 3M; NRES, which the paper does not train.
         --outer-step preset
 
 ``--outer-step preset`` replaces the paper's constant Adam 1e-2 with the
-CLI preset's step (Adam 0.03 decaying linearly to 0.003 over the budget).
+CLI preset's step (Adam 0.03 decaying linearly to 0.003 over the budget);
+``--outer-step large``, with Adam 0.1 decaying to 0.01.
 
 Writes ``hyperparams_digits_paper.png``, ``..._curves.csv`` and
 ``..._table.md`` to ``--out`` (default ``experiments/results``;
@@ -76,6 +77,11 @@ SETTINGS = dict(
     stagger=False,
     updates_per_call=10,
 )
+# Adam's step, (start, end) decaying linearly over the budget.
+DECAYING_STEPS = {
+    "preset": (PRESET["learning_rate"], PRESET["learning_rate_final"]),
+    "large": (0.1, 0.01),
+}
 METHODS = ("random search", "TES", "PES", "NRES")
 SCORE_RUNS = 10
 SCORE_KEY, RESCORE_KEY = jax.random.key(21), jax.random.key(22)
@@ -85,13 +91,13 @@ def parse_args() -> argparse.Namespace:
     def extra(parser):
         parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
         parser.add_argument(
-            "--outer-step", choices=("paper", "preset"), default="paper"
+            "--outer-step", choices=("paper", *DECAYING_STEPS), default="paper"
         )
 
     args = shared_parse_args("hyperparams_digits_paper", __doc__, (20, 50), extra)
     args.methods = [m for m in METHODS if m in args.methods]
     # A variant writes beside the full run, never over it.
-    tags = ["preset_step"] * (args.outer_step == "preset")
+    tags = [f"{args.outer_step}_step"] * (args.outer_step != "paper")
     if args.methods != list(METHODS):
         tags += [m.lower().replace(" ", "_") for m in args.methods]
     args.stem = "_".join(["hyperparams_digits_paper", *tags])
@@ -131,11 +137,10 @@ def score(problem, thetas: np.ndarray, key: jax.Array) -> np.ndarray:
 def es_run(method: str, problem, seed: int, budget: int, outer_step: str) -> dict:
     """Train; score theta at the start and after every tenth of the budget."""
     settings = dict(SETTINGS)
-    if outer_step == "preset":  # as the CLI sizes it
+    if outer_step in DECAYING_STEPS:  # over the budget, as the CLI sizes it
         envs = settings["num_particles"] + (method == "TES")
         updates = expected_windows(budget, envs, settings["truncation_length"])
-        start, end = PRESET["learning_rate"], PRESET["learning_rate_final"]
-        settings["learning_rate"] = LinearDecay(start, end, updates)
+        settings["learning_rate"] = LinearDecay(*DECAYING_STEPS[outer_step], updates)
     run = train(method, problem, seed, budget, **settings)
     marks = np.linspace(0, budget, 11)
     pick = np.minimum(np.searchsorted(run["steps"], marks), len(run["steps"]) - 1)
@@ -200,7 +205,10 @@ def best_at(run: dict, steps: float) -> float:
 
 
 def make_table(runs: dict, args, budget: int, pool: np.ndarray | None) -> str:
-    step = {"paper": "Adam 1e-2, constant", "preset": "Adam 0.03 -> 0.003"}
+    step = {"paper": "Adam 1e-2, constant"} | {
+        name: f"Adam {start:g} -> {end:g}"
+        for name, (start, end) in DECAYING_STEPS.items()
+    }
     lines = [
         f"The PES paper's protocol; ES outer step {step[args.outer_step]}. "
         f"T = {args.horizon}; budget {budget:,} inner "
