@@ -21,12 +21,19 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 jax.config.update("jax_compilation_cache_max_size", 2**30)
 
 E2E = Path(__file__).resolve().parent / "e2e"
+# LLVM at -O0 (about 4x faster compiles); the older CPU emitters compile
+# about twice as fast again as the fusion emitters on these small programs.
+FAST_COMPILE = (
+    "--xla_backend_optimization_level=0",
+    "--xla_cpu_use_fusion_emitters=false",
+)
 
 
 def pytest_configure(config):
     """A session of the unit and integration tiers alone compiles with
-    LLVM's optimisation off: XLA compiles about 4x faster, and compiling
-    is most of these tiers' time. The numbers move in the last bits, and
+    LLVM's optimisation and XLA's fusion emitters off (``FAST_COMPILE``):
+    XLA compiles several times faster, and compiling is most of these
+    tiers' time. The numbers move in the last bits, and
     no test of these tiers compares against numbers stored from an
     optimised build. A session that includes e2e compiles as users do: it
     reproduces stored results and starts CLI subprocesses, which inherit
@@ -36,8 +43,26 @@ def pytest_configure(config):
     if any(path.is_relative_to(E2E) or E2E.is_relative_to(path) for path in paths):
         return
     flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_backend_optimization_level" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0".strip()
+    for flag in FAST_COMPILE:
+        if flag.split("=")[0] not in flags:
+            flags = f"{flags} {flag}".strip()
+    os.environ["XLA_FLAGS"] = flags
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist the tests of one module run on one worker: they
+    share what they build (samples, exact gradients, compiled engines)
+    through caches of that process. End-to-end tests start subprocesses,
+    Ray clusters and multi-host runs with fixed CPU counts: they run one at
+    a time, on one worker. (pytest 9 ignores xdist_group marks.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::")[0]
+            return "e2e" if path.startswith("tests/e2e/") else path
+
+    return ByModule(config, log)
 
 
 @pytest.fixture
