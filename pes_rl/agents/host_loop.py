@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from pes_rl.core.keys import EVAL_SEED
@@ -72,18 +71,20 @@ class HostLoop:
         # Two result types on purpose: the backend's WindowResult is per env
         # (numpy, so blocks of envs on Ray workers combine), the update's
         # WindowOut holds totals. Totals reduced here in particle order: the
-        # same numbers however the particles were split over workers.
+        # same numbers however the particles were split over workers. The
+        # leaves go to the jitted finish as numpy: a jnp.asarray per leaf
+        # took longer than the rest of a short window's host work.
         window = WindowOut(
-            returns=jnp.asarray(result.returns, jnp.float32),
-            episode_ended=jnp.asarray(result.episode_ended),
-            env_steps=jnp.asarray(result.env_steps, jnp.int32),
-            simulated_steps=jnp.asarray(result.env_steps, jnp.int32),
-            completed_return_sum=jnp.asarray(result.completed_returns.sum()),
-            completed_count=jnp.asarray(result.completed.sum(), jnp.int32),
-            obs_count=jnp.asarray(result.obs_count.sum(), jnp.float32),
-            obs_sum=jnp.asarray(result.obs_sum.sum(axis=0), jnp.float32),
-            obs_sum_sq=jnp.asarray(result.obs_sum_sq.sum(axis=0), jnp.float32),
-            finite=jnp.asarray(result.failure is None),
+            returns=np.asarray(result.returns, np.float32),
+            episode_ended=np.asarray(result.episode_ended),
+            env_steps=np.asarray(result.env_steps, np.int32),
+            simulated_steps=np.asarray(result.env_steps, np.int32),
+            completed_return_sum=np.float32(result.completed_returns.sum()),
+            completed_count=np.int32(result.completed.sum()),
+            obs_count=np.float32(result.obs_count.sum()),
+            obs_sum=np.asarray(result.obs_sum.sum(axis=0), np.float32),
+            obs_sum_sq=np.asarray(result.obs_sum_sq.sum(axis=0), np.float32),
+            finite=np.bool_(result.failure is None),
         )
         return self.fns.finish(ts, window, learn, True)
 
