@@ -24,6 +24,7 @@ from pes_rl.agents.param_checks import (
     check_parameter_memory,
     check_reexpressible,
     initialise,
+    parameter_shapes,
     state_bytes,
 )
 from pes_rl.agents.resources import check_fits, format_bytes
@@ -153,16 +154,44 @@ def _assemble(config, task: Task, algorithm: Algorithm, streams, partner) -> Bui
     )  # fmt: skip
 
 
+@dataclass
+class _PolicyChecks:
+    """What building learns about a policy at one observation size from its
+    structure alone, shared by the agents of one policy (the seeds of a
+    study, a sweep). Holds the module, so an id-keyed entry stays unique."""
+
+    module: Any
+    shapes: Any  # theta's shapes; None if its init cannot be traced
+    init: Callable  # key -> params: compiled once if traceable (the same
+    # numbers as op by op, without compiling each op per shape)
+    reexpressible: bool = False  # passed check_reexpressible
+
+
+def _policy_checks(module, init: Callable, key) -> _PolicyChecks:
+    shapes = parameter_shapes(init, key)
+    return _PolicyChecks(module, shapes, init if shapes is None else jax.jit(init))
+
+
+_POLICY_CHECKS = BoundedCache(32)
+
+
 def _initial_params(config, task: Task, streams, num_envs: int):
     """theta's pytree, the observation size, and one env's (or inner run's)
     bytes, after checking that the particles fit in memory."""
     module, problem, host = task.module, task.problem, task.host
+    checks = None
     if module is not None:
         obs_dim = host.obs_dim if host is not None else problem.obs_dim
         init = functools.partial(init_params, module, obs_dim=obs_dim)
+        checks = _POLICY_CHECKS.get(
+            (key_of(module), obs_dim),
+            lambda: _policy_checks(module, init, streams.init),
+        )
+        shapes, init = checks.shapes, checks.init
     else:
         init = problem.init_params
-    check_parameter_memory(init, streams.init, config.num_particles)
+        shapes = parameter_shapes(init, streams.init)
+    check_parameter_memory(shapes, config.num_particles)
     env_bytes = task.env_bytes if host is not None else state_bytes(problem, streams)
     if host is None:  # the Gymnasium envs were sized as they were built
         check_fits(
@@ -176,8 +205,10 @@ def _initial_params(config, task: Task, streams, num_envs: int):
             first = jax.eval_shape(problem.init, streams.init)
             obs_dim = int(jax.eval_shape(problem.observation, first).shape[0])
     params = jax.tree.map(jnp.asarray, params)
-    if config.obs_norm:
+    if config.obs_norm and not (checks and checks.reexpressible):
         check_reexpressible(module, problem, params, obs_dim)
+        if checks is not None:
+            checks.reexpressible = True
     return params, obs_dim, env_bytes
 
 

@@ -3,6 +3,7 @@ compiled: they fit in memory, they initialise, and obs_norm can
 re-express them."""
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -14,13 +15,19 @@ from pes_rl.core.policies import carry_layout
 from pes_rl.errors import ConfigError
 
 
-def check_parameter_memory(init: Callable, key, num_particles: int) -> None:
-    """Refuse parameters too many to hold, from their shapes alone."""
+def parameter_shapes(init: Callable, key) -> Any:
+    """theta's shapes without computing it; None if ``init`` cannot be traced
+    (``initialise`` then reports what is wrong, if anything)."""
     try:
-        shapes = jax.eval_shape(init, key)
-    except Exception:  # not traceable: initialise reports what is wrong, if anything
-        return
-    check_parameters(tree_bytes(shapes) // 4, num_particles)
+        return jax.eval_shape(init, key)
+    except Exception:
+        return None
+
+
+def check_parameter_memory(shapes: Any, num_particles: int) -> None:
+    """Refuse parameters too many to hold, from their shapes alone."""
+    if shapes is not None:
+        check_parameters(tree_bytes(shapes) // 4, num_particles)
 
 
 def state_bytes(problem, streams) -> float:
