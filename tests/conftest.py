@@ -1,24 +1,28 @@
 import os
 from pathlib import Path
 
-import jax
 import pytest
-
-from pes_rl.agents import PES
 
 # XLA compilation is about two thirds of the integration tier's time. JAX's
 # persistent compilation cache keeps the compiled programs in this checkout
 # (.jax_cache, ignored by git) for the next run: the same executables, so
 # the same numbers. A fresh clone starts cold. Set JAX_COMPILATION_CACHE_DIR
 # to move it. A size limit turns on the cache's file lock, which the
-# pytest-xdist workers need. Only this process uses it: reading an entry
-# logs an XLA warning on stderr, which the CLI's subprocess tests check.
+# pytest-xdist workers need. Only the processes that run tests use it:
+# reading an entry logs an XLA warning on stderr, which the CLI's subprocess
+# tests check.
 CACHE = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(
     Path(__file__).resolve().parents[1] / ".jax_cache"
 )
-jax.config.update("jax_compilation_cache_dir", CACHE)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
-jax.config.update("jax_compilation_cache_max_size", 2**30)
+
+
+def _use_compilation_cache() -> None:
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", CACHE)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_compilation_cache_max_size", 2**30)
+
 
 E2E = Path(__file__).resolve().parent / "e2e"
 # LLVM at -O0 (about 4x faster compiles); the older CPU emitters compile
@@ -38,7 +42,10 @@ def pytest_configure(config):
     optimised build. A session that includes e2e compiles as users do: it
     reproduces stored results and starts CLI subprocesses, which inherit
     the environment. The variable is read when JAX first starts its
-    backend, after this hook."""
+    backend, after this hook. The pytest-xdist controller runs no test: it
+    imports neither JAX nor the library, and starts its workers sooner."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        _use_compilation_cache()
     paths = [Path(arg.split("::")[0]).resolve() for arg in config.args]
     if any(path.is_relative_to(E2E) or E2E.is_relative_to(path) for path in paths):
         return
@@ -68,6 +75,8 @@ def pytest_xdist_make_scheduler(config, log):
 @pytest.fixture
 def lq_pes():
     """A small PES agent on the linear-quadratic toy task."""
+
+    from pes_rl.agents import PES
 
     def make(**kwargs):
         settings = dict(

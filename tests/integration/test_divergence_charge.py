@@ -119,10 +119,11 @@ def test_some_but_not_all_perturbed_members_fail():
     eps = SIGMA * jax.random.normal(jax.random.key(0), (400, 2))
 
     def failed(params):
-        state = problem.init(None)
-        for k in jax.random.split(jax.random.key(1), HORIZON):
-            state, _, _ = problem.step(params, state, k)
-        return state["failed"]
+        def step(state, key):
+            return problem.step(params, state, key)[0], None
+
+        keys = jax.random.split(jax.random.key(1), HORIZON)
+        return jax.lax.scan(step, problem.init(None), keys)[0]["failed"]
 
     rate = float(jax.jit(jax.vmap(failed))(THETA + eps).mean())
     assert 0.1 < rate < 0.5, rate

@@ -3,6 +3,7 @@ step, damped MLP outputs), one fixed task sequence, the validation-loss
 objective."""
 
 import functools
+import importlib.util
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +14,11 @@ from pes_rl.errors import ConfigError
 from pes_rl.problems import digits, make
 from pes_rl.problems.learned_optimizer import LearnedOptimizer
 
-pytest.importorskip("sklearn")
+# find_spec, not importorskip: scikit-learn is imported by the tests that
+# load the digits, not while every worker collects.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("sklearn") is None, reason="needs scikit-learn"
+)
 
 
 @functools.cache

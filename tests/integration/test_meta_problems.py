@@ -3,6 +3,7 @@ hyperparameters, learned optimiser): jittable and vmappable steps, the
 minibatches and initialisations pairs share, the missing extra (their CLI
 run: e2e/test_problems_cli.py)."""
 
+import importlib.util
 import sys
 
 import jax
@@ -17,7 +18,11 @@ from pes_rl.problems import digits, make
 from pes_rl.problems.digits import HyperparamsDigits, LRScheduleDigits
 from pes_rl.problems.learned_optimizer import LearnedOptimizer
 
-pytest.importorskip("sklearn")
+# find_spec, not importorskip: scikit-learn is imported by the tests that
+# load the digits, not while every worker collects.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("sklearn") is None, reason="needs scikit-learn"
+)
 
 SMALL = {
     "lr_schedule_train_loss": lambda: LRScheduleDigits(horizon=20),

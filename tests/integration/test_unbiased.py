@@ -41,13 +41,23 @@ TOLERANCE = 4.0
 # share their compiled functions.
 FROZEN = optax.set_to_zero()
 
-# d R_w / d theta_v for every window pair (w, v): [W, W, D].
-JACOBIAN = window_jacobian(linear, THETA, HORIZON, WINDOW)
-# The objective per window, averaged over window positions, is what a
-# staggered PES/NRES window estimates: (1/W) sum_w dR_w/dtheta.
-TRUE_PER_WINDOW = staggered_gradient(linear, THETA, HORIZON, WINDOW)
-# Truncated ES sees only the current window's own parameters.
-TRUNCATED_PER_WINDOW = jnp.einsum("wwd->d", JACOBIAN) / NUM_WINDOWS
+
+@functools.cache
+def jacobian() -> np.ndarray:
+    """d R_w / d theta_v for every window pair (w, v): [W, W, D]. Computed
+    when a test first needs it, not while every worker collects."""
+    return np.asarray(window_jacobian(linear, THETA, HORIZON, WINDOW))
+
+
+def true_per_window() -> np.ndarray:
+    """What a staggered PES/NRES window estimates: the objective per window
+    averaged over window positions, (1/W) sum_w dR_w/dtheta."""
+    return jacobian().sum(axis=(0, 1)) / NUM_WINDOWS
+
+
+def truncated_per_window() -> np.ndarray:
+    """Truncated ES sees only the current window's own parameters."""
+    return np.einsum("wwd->d", jacobian()) / NUM_WINDOWS
 
 
 # The toy as an env on both backends, and as a Problem on the jitted engine.
@@ -96,27 +106,27 @@ def samples(cls, num_updates: int, sigma=SIGMA, backend="gymnasium") -> np.ndarr
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cls", [PES, NRES])
 def test_first_update_after_staggered_start_is_unbiased(cls, backend):
-    z = z_scores(samples(cls, 1, backend=backend), TRUE_PER_WINDOW)
+    z = z_scores(samples(cls, 1, backend=backend), true_per_window())
     assert np.all(np.abs(z) < TOLERANCE), z
 
 
 def test_pes_with_a_sigma_schedule_is_unbiased():
     # sigma changes every window, during the warm-up and after it.
     draws = samples(PES, NUM_WINDOWS, LinearDecay(0.3, 0.1, 2 * NUM_WINDOWS))
-    z = z_scores(draws, TRUE_PER_WINDOW)
+    z = z_scores(draws, true_per_window())
     assert np.all(np.abs(z) < TOLERANCE), z
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cls", [PES, NRES])
 def test_later_updates_are_unbiased(cls, backend):
-    z = z_scores(samples(cls, NUM_WINDOWS, backend=backend), TRUE_PER_WINDOW)
+    z = z_scores(samples(cls, NUM_WINDOWS, backend=backend), true_per_window())
     assert np.all(np.abs(z) < TOLERANCE), z
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_full_es_is_unbiased_for_the_episode_return(backend):
-    z = z_scores(samples(FullES, 1, backend=backend), JACOBIAN.sum(axis=(0, 1)))
+    z = z_scores(samples(FullES, 1, backend=backend), jacobian().sum(axis=(0, 1)))
     assert np.all(np.abs(z) < TOLERANCE), z
 
 
@@ -125,8 +135,8 @@ def test_truncated_es_is_biased(backend):
     # One episode of the shared trajectory: TES's mean estimate matches the
     # truncated gradient and misses the true one by many standard errors.
     draws = samples(TruncatedES, NUM_WINDOWS, backend=backend)
-    assert np.all(np.abs(z_scores(draws, TRUNCATED_PER_WINDOW)) < TOLERANCE)
-    assert np.max(np.abs(z_scores(draws, TRUE_PER_WINDOW))) > 5
+    assert np.all(np.abs(z_scores(draws, truncated_per_window())) < TOLERANCE)
+    assert np.max(np.abs(z_scores(draws, true_per_window()))) > 5
 
 
 def test_naive_offset_without_perturbed_warm_up_is_biased():
@@ -144,8 +154,8 @@ def test_naive_offset_without_perturbed_warm_up_is_biased():
         )
         agent.est_state = est_state
         draws.append(agent.update()["grad"])  # window 1, accumulators naive
-    expected_truncated = JACOBIAN[1, 1]
-    expected_true = JACOBIAN[1].sum(axis=0)
+    expected_truncated = jacobian()[1, 1]
+    expected_true = jacobian()[1].sum(axis=0)
     assert np.all(np.abs(z_scores(np.array(draws), expected_truncated)) < TOLERANCE)
     assert np.max(np.abs(z_scores(np.array(draws), expected_true))) > 10
 
