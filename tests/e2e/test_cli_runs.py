@@ -1,13 +1,17 @@
 """Whole training runs through the train command's ``main``, in-process:
-what the first lines say, warnings, and a run stopped by a non-finite
-observation (its bad-input checks, which train nothing, are in
+what the first lines say, warnings, a run stopped by a non-finite
+observation, and envs from elsewhere: one that cannot be saved, one with
+Dict observations (its bad-input checks, which train nothing, are in
 unit/test_cli.py and unit/test_new_user.py)."""
 
 import gymnasium as gym
 import numpy as np
+import ray_envs  # noqa: F401  registers LockedToy-v0 (a lock: no copies)
+import spaces_envs  # noqa: F401  registers DictCue-v0
 
 from pes_rl.cli.train import main
 from pes_rl.envs import LinearQuadraticEnv
+from pes_rl.runs.checkpoints import checkpoint_files
 
 
 class BlowsUp(LinearQuadraticEnv):
@@ -43,7 +47,6 @@ def test_non_finite_observation_stops_and_keeps_the_checkpoint(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "non-finite" in err and "particle" in err and "step" in err
     from pes_rl.agents import PES
-    from pes_rl.runs.checkpoints import checkpoint_files
 
     restored = PES.load(checkpoint_files(run_dir)[0])
     assert np.isfinite(np.asarray(restored.theta)).all()
@@ -69,3 +72,25 @@ def test_surprising_flags_get_a_warning(tmp_path, capsys):
     warnings = [x for x in capsys.readouterr().err.splitlines() if "warning:" in x]
     assert any("replaces the swimmer preset's decay 0.3 -> 0.05" in x for x in warnings)
     assert any("warm-up alone takes 9000 env steps" in x for x in warnings)
+
+
+def test_cli_checkpoints_and_resumes_an_unsavable_env(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    flags = ["--env", "LockedToy-v0", "--eval-every", "1000", "--no-progress"]
+    assert main([*flags, "--total-steps", "3000", "--run-dir", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("cannot be saved") == 1, err  # one line for several checkpoints
+    assert checkpoint_files(run_dir)
+    assert main(["--resume", str(run_dir), "--total-steps", "5000"]) == 0
+    assert "resuming" in capsys.readouterr().err
+    tes = ["--algo", "tes", "--run-dir", str(tmp_path / "tes")]
+    assert main([*flags, *tes]) == 2
+    assert "--algo pes" in capsys.readouterr().err
+    assert not (tmp_path / "tes").exists()
+
+
+def test_cli_says_it_flattens_in_its_first_line(tmp_path, capsys):
+    args = ["--env", "DictCue-v0", "--total-steps", "400", "--no-progress"]
+    assert main([*args, "--run-dir", str(tmp_path / "run")]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert "Dict observations flattened" in first, first

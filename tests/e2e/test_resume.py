@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pes_rl.agents import load_latest
+from pes_rl.cli.train import main
 from pes_rl.runs.callbacks import CheckpointCallback, EvalCallback, StopOnReturn
 from pes_rl.runs.checkpoints import checkpoint_files
 
@@ -264,3 +265,15 @@ def test_a_resumed_run_writes_the_metrics_of_an_uninterrupted_one(tmp_path):
     assert curve(run_dir) == curve(tmp_path / "whole")
     steps = [step for step, _ in curve(run_dir)]
     assert len(set(steps)) == len(steps) and steps[-1] >= 30000
+
+
+def test_a_run_from_before_the_flag_resumes_with_its_default(tmp_path):
+    run_dir = tmp_path / "run"
+    flags = ["--env", "linear_quadratic", "--no-progress", "--eval-every", "2000"]
+    assert main([*flags, "--total-steps", "2000", "--run-dir", str(run_dir)]) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["reward_shift"]  # as an older version wrote it
+    (run_dir / "config.json").write_text(json.dumps(config))
+    resumed = ["--resume", str(run_dir), "--total-steps", "4000", "--no-progress"]
+    assert main([*resumed, "--reward-shift", "0"]) == 0
+    assert main([*resumed[:2], "--total-steps", "6000", "--reward-shift", "1"]) == 2

@@ -1,6 +1,7 @@
 """The files of a run under faults: kills and a full disk at the writes,
-a damaged checkpoint on resume, TensorBoard on kill -9 (issue 30, items
-10-13, 16; the in-process ones are in integration/test_run_file_safety.py)."""
+a damaged checkpoint on resume, TensorBoard on kill -9, and their
+permissions under any umask (issue 30, items 10-13, 16; the checks that
+run no training are in integration/test_run_file_safety.py)."""
 
 import builtins
 import errno
@@ -268,3 +269,19 @@ def test_tensorboard_points_logged_before_a_checkpoint_survive_kill_9(tmp_path):
     sigma = [step for tag, step in points if tag == "train/sigma"]
     assert len(sigma) == len(set(sigma)) == evaluation["update"] - 1
     assert max(sigma) < evaluation["env_steps"]
+
+
+def test_run_files_are_writable_by_their_owner_alone_whatever_the_umask(tmp_path):
+    run_dir = tmp_path / "runs" / "run"
+    umask = os.umask(0)
+    try:
+        status = main([*FLAGS, "--total-steps", "4000", "--run-dir", str(run_dir)])
+    finally:
+        os.umask(umask)
+    assert status == 0
+    paths = [run_dir.parent, run_dir, *run_dir.rglob("*")]
+    assert any(p.name.startswith("ckpt-") for p in paths)
+    loose = [p for p in paths if p.lstat().st_mode & 0o022]
+    assert not loose
+    # Reading stays as the umask allows (here: everyone).
+    assert all(p.lstat().st_mode & 0o444 == 0o444 for p in paths)

@@ -6,15 +6,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import ray_envs  # noqa: F401  registers LockedToy-v0 (a lock: no copies)
-from spaces_envs import DictCue, SequenceObservations, TupleCue
+from spaces_envs import SequenceObservations  # also registers DictCue-v0, TupleCue-v0
 
 from pes_rl.agents import PES, FullES, TruncatedES
-from pes_rl.cli.train import main
 from pes_rl.errors import ConfigError
-from pes_rl.runs.checkpoints import checkpoint_files, read
+from pes_rl.runs.checkpoints import read
 
-gym.register("DictCue-v0", entry_point=DictCue, max_episode_steps=5)
-gym.register("TupleCue-v0", entry_point=TupleCue, max_episode_steps=5)
 gym.register("VaryingLengthNoLimit-v0", entry_point=SequenceObservations)
 
 SMALL = dict(num_particles=4, truncation_length=20, seed=1)
@@ -49,21 +46,6 @@ def test_truncated_es_refuses_an_env_it_cannot_copy():
     assert "\n" not in message and "cannot be copied" in message
     assert "--algo pes" in message
     FullES(env="LockedToy-v0", **SMALL).close()  # starts from resets: fine
-
-
-def test_cli_checkpoints_and_resumes_an_unsavable_env(tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    flags = ["--env", "LockedToy-v0", "--eval-every", "1000", "--no-progress"]
-    assert main([*flags, "--total-steps", "3000", "--run-dir", str(run_dir)]) == 0
-    err = capsys.readouterr().err
-    assert err.count(WARNING) == 1, err  # one line for several checkpoints
-    assert checkpoint_files(run_dir)
-    assert main(["--resume", str(run_dir), "--total-steps", "5000"]) == 0
-    assert "resuming" in capsys.readouterr().err
-    tes = ["--algo", "tes", "--run-dir", str(tmp_path / "tes")]
-    assert main([*flags, *tes]) == 2
-    assert "--algo pes" in capsys.readouterr().err
-    assert not (tmp_path / "tes").exists()
 
 
 def test_box2d_env_saves_resumes_and_refuses_truncated_es(tmp_path, capsys):
@@ -108,13 +90,6 @@ def test_dict_and_tuple_observations_are_flattened_and_learnt(env):
     cue = obs["cue"] if isinstance(obs, dict) else obs[1]
     assert abs(agent.predict(obs)[0] - cue[0]) < 0.5
     agent.close()
-
-
-def test_cli_says_it_flattens_in_its_first_line(tmp_path, capsys):
-    args = ["--env", "DictCue-v0", "--total-steps", "400", "--no-progress"]
-    assert main([*args, "--run-dir", str(tmp_path / "run")]) == 0
-    first = capsys.readouterr().err.splitlines()[0]
-    assert "Dict observations flattened" in first, first
 
 
 def test_missing_horizon_and_unusable_space_in_one_message():

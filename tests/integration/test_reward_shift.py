@@ -2,7 +2,6 @@
 that choose their algorithm."""
 
 import functools
-import json
 
 import gymnasium as gym
 import jax
@@ -13,7 +12,6 @@ import pytest
 from pes_rl.agents import PES
 from pes_rl.agents.presets import PRESETS
 from pes_rl.cli.flags import parse_config
-from pes_rl.cli.train import main
 from pes_rl.core.problem_window import ProblemBackend
 from pes_rl.envs import GymnasiumBackend
 from pes_rl.problems.toys import LinearQuadratic
@@ -102,15 +100,3 @@ def test_a_preset_chooses_its_algorithm(monkeypatch):
     config = parse_config(["--env", "swimmer", "--algo", "pes"])
     assert (config.algo, config.learning_rate) == ("pes", 0.01)
     assert parse_config(["--env", "linear_quadratic"]).algo == "pes"
-
-
-def test_a_run_from_before_the_flag_resumes_with_its_default(tmp_path):
-    run_dir = tmp_path / "run"
-    flags = ["--env", "linear_quadratic", "--no-progress", "--eval-every", "2000"]
-    assert main([*flags, "--total-steps", "2000", "--run-dir", str(run_dir)]) == 0
-    config = json.loads((run_dir / "config.json").read_text())
-    del config["reward_shift"]  # as an older version wrote it
-    (run_dir / "config.json").write_text(json.dumps(config))
-    resumed = ["--resume", str(run_dir), "--total-steps", "4000", "--no-progress"]
-    assert main([*resumed, "--reward-shift", "0"]) == 0
-    assert main([*resumed[:2], "--total-steps", "6000", "--reward-shift", "1"]) == 2

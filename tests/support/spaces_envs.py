@@ -88,3 +88,9 @@ class TupleActions(PickTargets):
         self.action_space = gym.spaces.Tuple(
             (gym.spaces.Discrete(2), gym.spaces.Discrete(2))
         )
+
+
+# Registered when first imported (once per process), for the tests that
+# name them.
+gym.register("DictCue-v0", entry_point=f"{__name__}:DictCue", max_episode_steps=5)
+gym.register("TupleCue-v0", entry_point=f"{__name__}:TupleCue", max_episode_steps=5)
