@@ -28,7 +28,7 @@ Fashion-MNIST; 4 hidden layers of 50 units, not 5 of 100; no tuned unit
 mask; a budget of 50 inner runs (50,000 inner steps) per method and seed,
 the paper's figure running to 3M; NRES, which the paper does not train.
 
-    python experiments/hyperparams_digits_paper.py           # ~15 min on 2 cores
+    python experiments/hyperparams_digits_paper.py           # ~20 min on 2 cores
     python experiments/hyperparams_digits_paper.py --quick   # T = 100, < 1 min
     # longer ES budgets, against the full run's random points pooled:
     python experiments/hyperparams_digits_paper.py --methods PES --seeds 1 --runs 1000
