@@ -32,7 +32,7 @@ training loss that the held-out comparison with Adam scores, and the
 damping is 0.1 with a scaled log step, so that the outer optimiser can
 reach tuned Adam's step.
 
-    python experiments/learned_optimizer.py           # ~12 min on 2 cores
+    python experiments/learned_optimizer.py           # ~20 min on 2 cores
     python experiments/learned_optimizer.py --quick   # T = 100, < 1 min
 
 Writes ``learned_optimizer.png``, ``learned_optimizer_curves.csv`` and
