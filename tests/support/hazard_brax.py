@@ -4,19 +4,12 @@ that only the tests that run it import Brax."""
 import jax
 import jax.numpy as jnp
 from brax.envs.base import State
+from hazard_env import HazardRules
 
 from pes_rl.envs.toy_brax import LinearQuadraticBrax
 
 
-class HazardBrax(LinearQuadraticBrax):
-    def __init__(self, hazard=0.0, rule_step=None, rule_threshold=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.hazard, self.rule_step, self.rule_threshold = (
-            hazard,
-            rule_step,
-            rule_threshold,
-        )
-
+class HazardBrax(HazardRules, LinearQuadraticBrax):
     def reset(self, rng: jax.Array) -> State:
         zero = jnp.zeros((), jnp.float32)
         info = {"state": zero, "t": zero, "first_action": zero, "key": rng}

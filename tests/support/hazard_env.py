@@ -17,7 +17,9 @@ import numpy as np
 from pes_rl.envs.toy import LinearQuadraticEnv
 
 
-class HazardEnv(LinearQuadraticEnv):
+class HazardRules:
+    """The hazard and the first-action rule, for either form of the task."""
+
     def __init__(self, hazard=0.0, rule_step=None, rule_threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         self.hazard, self.rule_step, self.rule_threshold = (
@@ -25,6 +27,11 @@ class HazardEnv(LinearQuadraticEnv):
             rule_step,
             rule_threshold,
         )
+
+
+class HazardEnv(HazardRules, LinearQuadraticEnv):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
         self.first_action = 0.0
 
     def step(self, action):
